@@ -1,0 +1,247 @@
+"""Grader code that runs inside the student's kernel: it calls the student's names, nothing more.
+
+This file is sent as text into a fresh kernel before the first student cell and executed as a
+private module whose ``__builtins__`` is a snapshot taken at that moment, so a notebook that later
+patches ``builtins``, ``json``, ``math``, ``print`` or ``sys.stdout`` cannot change how this code
+reads or reports answers. It knows no reference value; the grader re-validates everything it sends.
+
+Results leave through the display publisher captured at install time, as one display_data message
+whose payload is the grader's nonce followed by JSON that this module writes itself.
+"""
+
+MIME = "application/x-grader-probe"
+_MAX_LEN = 100_000
+_MAX_TEXT = 400
+
+_state = {}
+
+
+class _Unplain(Exception):
+    """The student's object is not a plain number or list of numbers."""
+
+
+def install(shell):
+    """Capture what probes need now, while nothing has been patched yet."""
+    _state["shell"] = shell
+    _state["publish"] = shell.display_pub.publish
+    _state["float"] = float.__float__
+    _state["int"] = int.__int__
+    _state["frepr"] = float.__repr__
+    _state["irepr"] = int.__repr__
+
+
+# ----------------------------------------------------------------------------- plain data out
+
+def _escape(text):
+    out = ['"']
+    for ch in text:
+        code = ord(ch)
+        if ch == '"' or ch == "\\":
+            out.append("\\" + ch)
+        elif 32 <= code < 127:
+            out.append(ch)
+        elif code < 0x10000:
+            out.append("\\u%04x" % code)
+        else:
+            code -= 0x10000
+            out.append("\\u%04x\\u%04x" % (0xD800 + (code >> 10), 0xDC00 + (code & 0x3FF)))
+    out.append('"')
+    return "".join(out)
+
+
+def _encode(obj):
+    t = type(obj)
+    if obj is None:
+        return "null"
+    if obj is True:
+        return "true"
+    if obj is False:
+        return "false"
+    if t is int:
+        return _state["irepr"](obj)
+    if t is float:
+        text = _state["frepr"](obj)
+        return {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}.get(text, text)
+    if t is str:
+        return _escape(obj)
+    if t is list:
+        return "[" + ",".join(_encode(x) for x in obj) + "]"
+    if t is dict:
+        return "{" + ",".join(_escape(k) + ":" + _encode(v) for k, v in obj.items()) + "}"
+    raise TypeError("grader bug: cannot encode %s" % t)
+
+
+def _short(text):
+    text = str(text)
+    return text if len(text) <= _MAX_TEXT else text[: _MAX_TEXT - 3] + "..."
+
+
+def _describe(exc):
+    name = type(exc).__name__
+    try:
+        message = str(exc)
+    except BaseException:  # noqa: BLE001 -- a hostile __str__ must not hide the exception's name
+        message = ""
+    return _short(name + (": " + message if message else ""))
+
+
+def _typename(x):
+    return _short(type(x).__name__)
+
+
+def number(x, what):
+    """One student value as an exact built-in float (int kept as int), or _Unplain."""
+    if isinstance(x, bool):
+        raise _Unplain("%s is a bool (%r), not a number" % (what, bool(x)))
+    if isinstance(x, (str, bytes, complex)):
+        raise _Unplain("%s is a %s, not a real number" % (what, _typename(x)))
+    if isinstance(x, float):
+        return _state["float"](x)
+    if isinstance(x, int):
+        return _state["int"](x)
+    try:
+        value = float(x)
+    except BaseException as exc:  # noqa: BLE001 -- whatever the object does, it is not a number
+        raise _Unplain("%s is a %s, not a number (%s)" % (what, _typename(x), _describe(exc)))
+    if not isinstance(value, float):
+        raise _Unplain("%s is a %s, not a number" % (what, _typename(x)))
+    return _state["float"](value)
+
+
+def vector(x, what):
+    """A list, tuple or array of numbers as a list of exact floats."""
+    if isinstance(x, (list, tuple)):
+        items = list(x)
+    elif hasattr(x, "tolist") and hasattr(x, "shape") and not isinstance(x, (str, bytes)):
+        flat = x.ravel() if hasattr(x, "ravel") else x
+        items = flat.tolist()
+        if not isinstance(items, list):
+            items = [items]
+    else:
+        raise _Unplain("%s is a %s, expected a list of numbers" % (what, _typename(x)))
+    if len(items) > _MAX_LEN:
+        raise _Unplain("%s has %d items, far too many" % (what, len(items)))
+    return [number(v, "%s[%d]" % (what, i)) for i, v in enumerate(items)]
+
+
+# ----------------------------------------------------------------------------- tasks
+
+class _Missing(Exception):
+    pass
+
+
+def _name(name):
+    ns = _state["shell"].user_ns
+    if name not in ns:
+        raise _Missing(name)
+    return ns[name]
+
+
+def task_value(name):
+    """The notebook's final value of a variable, as a list of numbers."""
+    return vector(_name(name), name)
+
+
+def task_call(name, args):
+    """Call a student function with the given numbers; its result as a list of numbers."""
+    fn = _name(name)
+    return vector(fn(*args), "%s(...)" % name)
+
+
+_UNARY = {
+    "neg": lambda x: -x,
+    "exp": lambda x: x.exp(),
+    "log": lambda x: x.log(),
+    "tanh": lambda x: x.tanh(),
+    "relu": lambda x: x.relu(),
+}
+_BINARY = {
+    "add": lambda x, y: x + y,
+    "sub": lambda x, y: x - y,
+    "mul": lambda x, y: x * y,
+    "div": lambda x, y: x / y,
+}
+_WITH_CONST = {  # (node, constant)
+    "addc": lambda x, c: x + c,
+    "radd": lambda x, c: c + x,
+    "subc": lambda x, c: x - c,
+    "rsub": lambda x, c: c - x,
+    "mulc": lambda x, c: x * c,
+    "rmul": lambda x, c: c * x,
+    "divc": lambda x, c: x / c,
+    "rdiv": lambda x, c: c / x,
+    "pow": lambda x, c: x ** c,
+}
+
+
+class _NodeError(Exception):
+    def __init__(self, index, exc):
+        Exception.__init__(self)
+        self.index, self.exc = index, exc
+
+
+def task_graph(cls_name, nodes):
+    """Build an expression graph from the student's Value class, backpropagate, report numbers."""
+    value_cls = _name(cls_name)
+    built = []
+    for i, node in enumerate(nodes):
+        op = node[0]
+        try:
+            if op == "leaf":
+                v = value_cls(node[1])
+            elif op in _UNARY:
+                v = _UNARY[op](built[node[1]])
+            elif op in _BINARY:
+                v = _BINARY[op](built[node[1]], built[node[2]])
+            else:
+                v = _WITH_CONST[op](built[node[1]], node[2])
+        except (Exception, SystemExit) as exc:
+            raise _NodeError(i, exc)
+        built.append(v)
+    try:
+        built[-1].backward()
+    except (Exception, SystemExit) as exc:
+        raise _NodeError(-1, exc)
+    leaves = [i for i, node in enumerate(nodes) if node[0] == "leaf"]
+    return {
+        "data": [number(v.data, "node %d .data" % i) for i, v in enumerate(built)],
+        "grad": [number(built[i].grad, "leaf %d .grad" % i) for i in leaves],
+    }
+
+
+def task_softmax_nll(cls_name, fn_name, logits, label):
+    """Student's softmax on fresh Values, loss = -probs[label].log(), backward; report numbers."""
+    value_cls = _name(cls_name)
+    softmax = _name(fn_name)
+    xs = [value_cls(x) for x in logits]
+    probs = list(softmax(xs))
+    if len(probs) != len(xs):
+        raise _Unplain("softmax returned %d probabilities for %d logits" % (len(probs), len(xs)))
+    loss = -probs[label].log()
+    loss.backward()
+    return {
+        "loss": number(loss.data, "loss.data"),
+        "probs": [number(p.data, "probs[%d].data" % i) for i, p in enumerate(probs)],
+        "grad": [number(x.grad, "logits[%d].grad" % i) for i, x in enumerate(xs)],
+    }
+
+
+TASKS = {"value": task_value, "call": task_call, "graph": task_graph,
+         "softmax_nll": task_softmax_nll}
+
+
+def probe(nonce, task, args):
+    """Run one task and publish exactly one tagged result (KeyboardInterrupt from a timeout escapes)."""
+    try:
+        result = {"status": "ok", "value": TASKS[task](*args)}
+    except _Missing as exc:
+        result = {"status": "missing", "name": _short(exc.args[0])}
+    except _Unplain as exc:
+        result = {"status": "invalid", "detail": _short(exc.args[0])}
+    except _NodeError as exc:
+        result = {"status": "raised", "node": exc.index, "detail": _describe(exc.exc)}
+    except RecursionError as exc:
+        result = {"status": "raised", "detail": _describe(exc), "recursion": True}
+    except (Exception, SystemExit) as exc:
+        result = {"status": "raised", "detail": _describe(exc)}
+    _state["publish"]({MIME: nonce + _encode(result)}, {})

@@ -1,0 +1,128 @@
+"""Command line: parse arguments, call the library, turn GraderError into an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from . import __version__
+from .config import Assignment, Config, load_config
+from .errors import GraderError, UsageError
+from .grade import GradeOptions, grade_notebook
+from .report.gradescope import gradescope_results
+from .report.table import grid, result_table
+from .results import SubmissionResult, write_json_atomic
+from .submission import find_notebooks
+
+EXIT_OK = 0
+EXIT_INTERNAL = 4
+
+
+def default_config_path() -> Path:
+    """``$GRADER_CONFIG``, else ``./assignments.yml``, else the one beside this package's source."""
+    if os.environ.get("GRADER_CONFIG"):
+        return Path(os.environ["GRADER_CONFIG"])
+    here = Path("assignments.yml")
+    if here.is_file():
+        return here
+    return Path(__file__).resolve().parents[1] / "assignments.yml"
+
+
+def choose_assignment(config: Config, notebook: Path, explicit: str | None) -> Assignment:
+    """The assignment named on the command line, the only one, or the one whose notebook name matches."""
+    if explicit is not None or len(config.assignments) == 1:
+        return config.get(explicit)
+    name = notebook.name.lower()
+    matches = [a for a in config.assignments.values() if Path(a.notebook).stem.lower() in name]
+    if not matches:
+        matches = [a for a in config.assignments.values()
+                   if notebook.resolve() in {a.exercise and a.exercise.resolve(),
+                                             a.solution and a.solution.resolve()}]
+    if len(matches) == 1:
+        return matches[0]
+    raise UsageError(f"cannot tell which assignment {notebook} is for; pass --assignment "
+                     f"({', '.join(config.assignments)})")
+
+
+def display_name(path: Path) -> str:
+    """``path`` relative to the working folder when it is inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def demo_paths(config: Config) -> list[Path]:
+    """With no path: the bundled example submissions, then each assignment's solution and exercise."""
+    root = config.path.parent
+    paths = find_notebooks([root / "examples" / "submissions"]) if (root / "examples" / "submissions").is_dir() else []
+    for a in config.assignments.values():
+        paths += [p for p in (a.solution, a.exercise) if p is not None and p.is_file()]
+    return paths
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="grader", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"grader {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="grade notebooks (no path: the bundled examples)")
+    run.add_argument("paths", nargs="*", type=Path, help="notebooks or folders of notebooks")
+    run.add_argument("--assignment", "-a", help="assignment id in the config")
+    run.add_argument("--config", "-c", type=Path, help="assignments.yml (default: ./assignments.yml)")
+    run.add_argument("--results", type=Path,
+                     help="write Gradescope-format results JSON for the (single) submission here")
+    run.add_argument("--seed", type=int, help="seed for hidden inputs (default: fresh randomness)")
+    check = sub.add_parser("check-config", help="validate assignments.yml and exit")
+    check.add_argument("--config", "-c", type=Path)
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    config = load_config(args.config or default_config_path())
+    paths = find_notebooks(args.paths) if args.paths else demo_paths(config)
+    if not paths:
+        raise UsageError("no notebooks found" + (f" under {', '.join(map(str, args.paths))}" if args.paths else ""))
+    for path in args.paths:
+        if not path.exists():
+            raise UsageError(f"no such file or folder: {path}")
+    if args.results and len(paths) != 1:
+        raise UsageError(f"--results writes one submission's results; {len(paths)} notebooks were given")
+    options = GradeOptions(seed=args.seed)
+    results: list[SubmissionResult] = []
+    for path in paths:
+        assignment = choose_assignment(config, path, args.assignment)
+        result = grade_notebook(path, assignment, options=options, config_digest=config.digest,
+                                name=display_name(path))
+        results.append(result)
+        print(result_table(result), end="\n\n", flush=True)
+    if len(results) > 1:
+        print(grid(results))
+    if args.results:
+        write_json_atomic(args.results, gradescope_results(results[0]))
+    failed = [r for r in results if r.internal_error]
+    for r in failed:
+        print(f"grader error on {r.submission}:\n{r.internal_error}", file=sys.stderr)
+    return EXIT_INTERNAL if failed else EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``grader`` command; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "check-config":
+            config = load_config(args.config or default_config_path())
+            for a in config.assignments.values():
+                print(f"{a.id}: {len(a.questions)} questions, {a.max_score:g} points")
+            return EXIT_OK
+    except GraderError as exc:
+        print(f"grader: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("grader: interrupted", file=sys.stderr)
+        return 130
+    return EXIT_OK

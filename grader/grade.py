@@ -1,0 +1,140 @@
+"""Grade one submission: load, execute, probe, check. The one module that knows the whole flow."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import random
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from jupyter_core.utils import run_sync
+
+from . import __version__
+from .checks import registry
+from .checks.base import Probe
+from .config import Assignment, Question
+from .errors import GraderError
+from .kernel import Identity, Kernel
+from .probes import Observation, ObsStatus
+from .results import CellReport, PartResult, QuestionResult, SubmissionResult
+from .submission import Rejected, parse_notebook
+
+
+@dataclass(frozen=True)
+class GradeOptions:
+    """How to grade: the hidden-input seed (None: fresh entropy) and the kernel's user."""
+
+    seed: int | None = None
+    identity: Identity | None = None
+
+
+def result_key(data: bytes, assignment: Assignment, config_digest: str = "") -> dict[str, str]:
+    """What a result depends on: the notebook's bytes, the assignment config, the grader version."""
+    return {"notebook_sha256": hashlib.sha256(data).hexdigest(), "config_sha256": config_digest,
+            "grader_version": __version__, "assignment": assignment.id}
+
+
+def _all_zero(assignment: Assignment, message: str, answered: bool = False) -> tuple[QuestionResult, ...]:
+    out = []
+    for q in assignment.questions:
+        parts = tuple(PartResult(name, 0.0, q.points * share, message, answered, q.visibility[name])
+                      for name, share in q.credit.items())
+        out.append(QuestionResult(q.id, q.title, q.points, parts))
+    return tuple(out)
+
+
+def _with_visibility(q: Question, parts: Sequence[PartResult]) -> QuestionResult:
+    parts = tuple(dataclasses.replace(p, visibility=q.visibility[p.name]) for p in parts)
+    return QuestionResult(q.id, q.title, q.points, parts)
+
+
+async def _probe_question(kernel: Kernel, probes: Sequence[Probe], timeout: float) -> list[Observation]:
+    observations: list[Observation] = []
+    gave_up: str | None = None
+    for probe in probes:
+        if gave_up:
+            observations.append(Observation(ObsStatus.NOT_RUN, detail=gave_up))
+            continue
+        obs = await kernel.probe(probe.request, timeout)
+        if obs.status in (ObsStatus.TIMEOUT, ObsStatus.DIED):
+            gave_up = f"skipped after an earlier check of this question {obs.status.value}"
+        observations.append(obs)
+    return observations
+
+
+def _cell_notes(cells: Sequence[CellReport]) -> list[str]:
+    notes = []
+    for c in cells:
+        if c.status == "error":
+            notes.append(f"cell {c.number} raised {c.detail}")
+        elif c.status in ("timeout", "killed", "skipped"):
+            notes.append(f"cell {c.number} {dict(timeout='timed out', killed='killed the kernel', skipped='was skipped').get(c.status)}: {c.detail}")
+    return notes
+
+
+async def grade_notebook_async(data: bytes, assignment: Assignment, *, name: str,
+                               options: GradeOptions = GradeOptions(), config_digest: str = ""
+                               ) -> SubmissionResult:
+    """Grade raw notebook bytes; always returns a result (a grader bug sets ``internal_error``)."""
+    start = time.monotonic()
+    key = result_key(data, assignment, config_digest)
+
+    def finish(**kw: object) -> SubmissionResult:
+        return SubmissionResult(assignment=assignment.id, submission=name,
+                                execution_time=time.monotonic() - start,
+                                grader_version=__version__, key=key, **kw)  # type: ignore[arg-type]
+
+    try:
+        nb = parse_notebook(data)
+    except Rejected as exc:
+        return finish(questions=_all_zero(assignment, f"the notebook could not be graded: {exc.reason}"),
+                      error=exc.reason)
+    try:
+        notes: list[str] = []
+        if not any(c.cell_type == "code" and c.source.strip() for c in nb.cells):
+            notes.append("the notebook has no code: nothing defined")
+        deadline = start + assignment.limits.submission_timeout
+        async with Kernel(nb, assignment.limits, deadline=deadline, identity=options.identity) as kernel:
+            cells = await kernel.run_cells()
+            # Hidden inputs are drawn only now, after every student cell has run.
+            rng = random.Random(options.seed) if options.seed is not None else random.SystemRandom()
+            checks = registry()
+            questions = []
+            for q in assignment.questions:
+                check = checks[q.kind]
+                probes = check.plan(q.params, rng)
+                observations = await _probe_question(kernel, probes, assignment.limits.probe_timeout)
+                questions.append(_with_visibility(q, check.judge(q, probes, observations)))
+            notes += _cell_notes(cells) + kernel.notes
+            if kernel.broken:
+                notes.append(f"grading stopped early: {kernel.broken}")
+        return finish(questions=tuple(questions), cells=tuple(cells), notes=tuple(notes))
+    except GraderError:
+        raise
+    except Exception:  # noqa: BLE001 -- a grader bug: reported as ours, never scored as the student's
+        return finish(questions=_all_zero(assignment, "the grader failed on this submission (not "
+                                          "your fault); your instructor will regrade it", True),
+                      internal_error=traceback.format_exc())
+
+
+def grade_notebook(path: Path, assignment: Assignment, *, options: GradeOptions = GradeOptions(),
+                   config_digest: str = "", name: str | None = None) -> SubmissionResult:
+    """Grade the notebook file at ``path`` (synchronous wrapper)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        data = b""
+        reason = f"the file could not be read ({exc.strerror})"
+        start = time.monotonic()
+        return SubmissionResult(assignment.id, name or str(path), _all_zero(assignment, reason),
+                                time.monotonic() - start, __version__, error=reason,
+                                key=result_key(data, assignment, config_digest))
+    return run_sync(grade_notebook_async)(data, assignment, name=name or str(path), options=options,
+                                          config_digest=config_digest)
+
+
+__all__ = ["GradeOptions", "grade_notebook", "grade_notebook_async", "result_key"]

@@ -1,0 +1,382 @@
+"""One sandboxed Jupyter kernel per submission: run the cells with limits, probe, replay after a crash.
+
+The kernel is the grader's own Python (whatever kernelspec the notebook names), launched through
+``grader.sandbox`` (resource limits, optional unprivileged user), talking over IPC sockets in a
+private runtime folder, with an environment that holds nothing of the grader's, in a fresh working
+folder. Cells run through nbclient; probes are sent directly and their result is read only from the
+iopub messages that answer the probe's own request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from queue import Empty
+from typing import Any
+
+import nbformat
+from jupyter_client import AsyncKernelManager
+from jupyter_client.kernelspec import KernelSpec
+from nbclient import NotebookClient
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+from .config import Limits
+from .errors import KernelStartError
+from .probes import MIME, Observation, ObsStatus, ProbeRequest, install_code, new_nonce, parse_result
+from .results import CellReport
+
+_MAX_RESTARTS = 6
+_GRACE = 3.0  # seconds an interrupted kernel gets to become idle before it is restarted
+_PASSTHROUGH_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "LANG", "LC_ALL", "TZ")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The unprivileged user the kernel runs as (only when the grader runs as root)."""
+
+    name: str
+    uid: int
+    gid: int
+
+
+def _kernel_env(workdir: Path, runtime: Path, token: str) -> dict[str, str]:
+    bindir = str(Path(sys.executable).parent)
+    env = {
+        "PATH": os.pathsep.join([bindir, "/usr/local/bin", "/usr/bin", "/bin"]),
+        "HOME": str(workdir),
+        "TMPDIR": str(workdir),
+        "IPYTHONDIR": str(runtime / "ipython"),
+        "MPLCONFIGDIR": str(runtime / "mpl"),
+        "MPLBACKEND": "Agg",
+        "PYTHONNOUSERSITE": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "GRADER_KERNEL_TOKEN": token,
+        "LANG": "C.UTF-8",
+    }
+    for name in _PASSTHROUGH_ENV:
+        if name in os.environ:
+            env[name] = os.environ[name]
+    return env
+
+
+class _KernelManager(AsyncKernelManager):
+    """A kernel manager whose kernelspec is ours, whatever the notebook asked for."""
+
+    _grader_argv: list[str] = []
+
+    @property
+    def kernel_spec(self) -> KernelSpec:
+        return KernelSpec(argv=list(self._grader_argv), display_name="grader", language="python",
+                          env={}, interrupt_mode="signal")
+
+
+class _Client(NotebookClient):
+    """nbclient with outputs capped per cell and in total, and each execute reply kept."""
+
+    def __init__(self, nb: Any, *, per_cell: int, total: int, **kw: Any) -> None:
+        super().__init__(nb, **kw)
+        self.per_cell, self.total = per_cell, total
+        self.cell_bytes: dict[int, int] = {}
+        self.total_bytes = 0
+        self.last_reply: dict[str, Any] | None = None
+
+    def output(self, outs: Any, msg: dict[str, Any], display_id: Any, cell_index: int) -> Any:
+        content = msg.get("content") or {}
+        size = len(str(content.get("text", ""))) + sum(len(str(v)) for v in
+                                                        (content.get("data") or {}).values())
+        size += sum(len(str(t)) for t in content.get("traceback") or ())
+        used = self.cell_bytes.get(cell_index, 0)
+        self.cell_bytes[cell_index] = used + size
+        self.total_bytes += size
+        if used + size > self.per_cell or self.total_bytes > self.total:
+            return None  # dropped: the grader keeps at most a capped amount of what cells print
+        return super().output(outs, msg, display_id, cell_index)
+
+    async def _check_raise_for_error(self, cell: Any, cell_index: int,
+                                     exec_reply: dict[str, Any] | None) -> None:
+        self.last_reply = exec_reply
+        await super()._check_raise_for_error(cell, cell_index, exec_reply)
+
+
+class Kernel:
+    """A live, sandboxed kernel for one notebook; use as ``async with Kernel(...) as k``."""
+
+    def __init__(self, nb: nbformat.NotebookNode, limits: Limits, *, deadline: float,
+                 identity: Identity | None = None) -> None:
+        self.nb = nb
+        self.limits = limits
+        self.deadline = deadline
+        self.identity = identity
+        self.token = new_nonce()
+        self.module_key = f"_grader_{new_nonce()[:12]}"
+        self.restarts = 0
+        self.broken: str | None = None  # why the kernel can no longer be used
+        self.notes: list[str] = []
+        self._good: list[int] = []      # cells that ran to completion, in order (replayed after a crash)
+        self._tmp = Path(tempfile.mkdtemp(prefix="grader-"))
+        self.workdir = self._tmp / "work"
+        self.runtime = self._tmp / "runtime"
+        self.km: _KernelManager | None = None
+        self.client: _Client | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def __aenter__(self) -> Kernel:
+        try:
+            self.workdir.mkdir(mode=0o700)
+            self.runtime.mkdir(mode=0o700)
+            if self.identity is not None:
+                for path in (self._tmp, self.workdir, self.runtime):
+                    os.chown(path, self.identity.uid, self.identity.gid)
+            await self._start()
+        except BaseException:
+            await self.close()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    def _argv(self) -> list[str]:
+        spec: dict[str, Any] = {
+            "memory_mb": self.limits.memory_mb, "cpu_seconds": self.limits.cpu_seconds,
+            "file_size_mb": self.limits.file_size_mb, "max_processes": self.limits.max_processes,
+        }
+        if self.identity is not None:
+            spec.update(uid=self.identity.uid, gid=self.identity.gid)
+        encoded = base64.urlsafe_b64encode(json.dumps(spec).encode()).decode()
+        return [sys.executable, "-m", "grader.sandbox", encoded, "--", sys.executable, "-m",
+                "ipykernel_launcher", "-f", "{connection_file}",
+                "--HistoryManager.hist_file=:memory:", "--IPKernelApp.capture_fd_output=False"]
+
+    async def _start(self) -> None:
+        km = _KernelManager(transport="ipc", ip=str(self.runtime / "kernel"),
+                            connection_file=str(self.runtime / "connection.json"))
+        km._grader_argv = self._argv()
+        self.km = km
+        self.client = _Client(self.nb, km=km, timeout=self.limits.cell_timeout, allow_errors=True,
+                              interrupt_on_timeout=False, raise_on_iopub_timeout=False,
+                              iopub_timeout=2, record_timing=False, shutdown_kernel="immediate",
+                              startup_timeout=int(self.limits.startup_timeout),
+                              per_cell=self.limits.output_bytes_per_cell,
+                              total=self.limits.output_bytes_total,
+                              resources={"metadata": {"path": str(self.workdir)}})
+        try:
+            env = _kernel_env(self.workdir, self.runtime, self.token)
+            await km.start_kernel(env=env, cwd=str(self.workdir))
+            if self.identity is not None:
+                os.chmod(self.runtime / "connection.json", 0o644)
+            await self.client.async_start_new_kernel_client()
+        except Exception as exc:
+            raise KernelStartError(f"could not start a Python kernel: {exc}") from exc
+        reply = await self._execute_quietly(install_code(self.module_key), self.limits.startup_timeout)
+        if reply is None or reply.get("status") != "ok":
+            raise KernelStartError(f"could not install the probe runner in the kernel: {reply}")
+
+    async def _stop(self) -> None:
+        km, client = self.km, self.client
+        self.km = self.client = None
+        if client is not None and client.kc is not None:
+            try:
+                client.kc.stop_channels()
+            except Exception:  # noqa: BLE001 -- tearing down; nothing useful to do with this
+                pass
+        if km is not None:
+            try:
+                if km.has_kernel:
+                    await km.shutdown_kernel(now=True)
+            except Exception:  # noqa: BLE001
+                pass
+            try:
+                await km.cleanup_resources()
+            except Exception:  # noqa: BLE001
+                pass
+        kill_strays(self.token)
+
+    async def close(self) -> None:
+        """Kill the kernel and everything it started, and remove its folders."""
+        await self._stop()
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+    async def _restart(self, why: str) -> bool:
+        """Start a fresh kernel and replay the cells that completed; False once it is hopeless."""
+        await self._stop()
+        self.restarts += 1
+        if self.restarts > _MAX_RESTARTS:
+            self.broken = f"gave up after {_MAX_RESTARTS} kernel restarts ({why})"
+            return False
+        if self.remaining() <= 0:
+            self.broken = "no time left to restart the kernel"
+            return False
+        await self._start()
+        for index in list(self._good):
+            status, _ = await self._run_one(index)
+            if status in ("timeout", "killed"):
+                self._good.remove(index)
+                self.notes.append(f"cell {index + 1} {status} again while being replayed; left out")
+                return await self._restart(f"cell {index + 1} failed during replay")
+        return True
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    # ------------------------------------------------------------------ cells
+
+    async def _run_one(self, index: int) -> tuple[str, str]:
+        """Run cell ``index`` once; returns (status, detail). Restarts are the caller's job."""
+        assert self.client is not None
+        cell = self.nb.cells[index]
+        timeout = min(self.limits.cell_timeout, self.remaining())
+        if timeout <= 0:
+            return "skipped", "the submission ran out of time"
+        self.client.timeout = max(1, int(timeout + 0.999))
+        self.client.last_reply = None
+        try:
+            await self.client.async_execute_cell(cell, index, store_history=True)
+        except CellTimeoutError:
+            return "timeout", f"did not finish within {self.client.timeout} s"
+        except DeadKernelError:
+            return "killed", "the kernel died while running it"
+        except (KeyError, TypeError, ValueError) as exc:  # messages mangled by the notebook itself
+            return "killed", f"the kernel sent malformed messages ({type(exc).__name__})"
+        reply = (self.client.last_reply or {}).get("content") or {}
+        if reply.get("status") == "error":
+            detail = f"{reply.get('ename', 'Error')}: {reply.get('evalue', '')}"
+            return "error", detail[:300]
+        return "ok", ""
+
+    async def run_cells(self) -> list[CellReport]:
+        """Run every code cell in order, errors and all; a hang or a crash costs that cell only."""
+        reports: list[CellReport] = []
+        for index, cell in enumerate(self.nb.cells):
+            if cell.get("cell_type") != "code" or not str(cell.get("source", "")).strip():
+                continue
+            if self.broken:
+                reports.append(CellReport(index + 1, "skipped", self.broken))
+                continue
+            status, detail = await self._run_one(index)
+            if status in ("ok", "error"):
+                self._good.append(index)
+            elif status == "timeout":
+                if not await self._recover_after_timeout(f"cell {index + 1} timed out"):
+                    detail += "; the kernel could not be recovered"
+            elif status == "killed":
+                self.notes.append(f"cell {index + 1} killed the kernel; it was restarted and the "
+                                  f"cells before it replayed")
+                await self._restart(f"cell {index + 1} killed the kernel")
+            reports.append(CellReport(index + 1, status, detail))
+        return reports
+
+    async def _recover_after_timeout(self, why: str) -> bool:
+        """Interrupt; if the kernel does not come back to idle quickly, restart and replay."""
+        assert self.km is not None
+        try:
+            await self.km.interrupt_kernel()
+        except Exception:  # noqa: BLE001 -- the kernel may already be gone; restart below
+            pass
+        if await self._responsive(_GRACE):
+            return True
+        return await self._restart(why)
+
+    # ------------------------------------------------------------------ low level
+
+    async def _execute_quietly(self, code: str, timeout: float) -> dict[str, Any] | None:
+        """Execute grader code and return its execute_reply content (None on timeout)."""
+        assert self.client is not None and self.client.kc is not None
+        kc = self.client.kc
+        msg_id = kc.execute(code, silent=True, store_history=False, allow_stdin=False,
+                            stop_on_error=False)
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                msg = await kc.get_shell_msg(timeout=min(left, 1.0))
+            except Empty:
+                if not await self.km.is_alive():  # type: ignore[union-attr]
+                    return None
+                continue
+            if msg.get("parent_header", {}).get("msg_id") == msg_id:
+                return msg.get("content") or {}
+        return None
+
+    async def _responsive(self, timeout: float) -> bool:
+        try:
+            reply = await self._execute_quietly("", timeout)
+        except Exception:  # noqa: BLE001
+            return False
+        return reply is not None
+
+    # ------------------------------------------------------------------ probes
+
+    async def probe(self, request: ProbeRequest, timeout: float) -> Observation:
+        """Ask the runner in the kernel for one task; only a result tagged with this call's nonce counts."""
+        if self.broken or self.client is None or self.client.kc is None:
+            return Observation(ObsStatus.NOT_RUN, detail=self.broken or "no kernel")
+        timeout = min(timeout, self.remaining())
+        if timeout <= 0:
+            return Observation(ObsStatus.NOT_RUN, detail="the submission ran out of time")
+        kc = self.client.kc
+        nonce = new_nonce()
+        from .probes import probe_code
+        msg_id = kc.execute(probe_code(self.module_key, nonce, request), silent=False,
+                            store_history=False, allow_stdin=False, stop_on_error=False)
+        payloads: list[Any] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                await self._recover_after_timeout("a probe timed out")
+                return Observation(ObsStatus.TIMEOUT, detail=f"did not return within {timeout:.0f} s")
+            try:
+                msg = await kc.get_iopub_msg(timeout=min(left, 1.0))
+            except Empty:
+                if not await self.km.is_alive():  # type: ignore[union-attr]
+                    await self._restart("the kernel died during a probe")
+                    return Observation(ObsStatus.DIED, detail="the kernel died")
+                continue
+            except Exception:  # noqa: BLE001 -- an undecodable message from a mangled kernel
+                continue
+            if not isinstance(msg, dict) or msg.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            kind = msg.get("msg_type")
+            content = msg.get("content") or {}
+            if kind == "display_data" and isinstance(content.get("data"), dict):
+                payload = content["data"].get(MIME)
+                if payload is not None and len(payloads) < 8:
+                    payloads.append(payload)
+            elif kind == "status" and content.get("execution_state") == "idle":
+                return parse_result(nonce, payloads)
+
+
+def kill_strays(token: str) -> int:
+    """SIGKILL every process that carries this kernel's token in its environment; returns how many."""
+    needle = f"GRADER_KERNEL_TOKEN={token}".encode()
+    killed = 0
+    me = os.getpid()
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                environ = fh.read()
+        except OSError:
+            continue
+        if needle in environ.split(b"\0"):
+            try:
+                os.kill(int(entry), signal.SIGKILL)
+                killed += 1
+            except OSError:
+                pass
+    return killed

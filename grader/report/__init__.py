@@ -1,0 +1,1 @@
+"""Ways to show a result: Gradescope JSON, Markdown feedback, a terminal table, a CSV gradebook."""

@@ -1,0 +1,29 @@
+"""Markdown feedback a student can act on: the total, each question's verdict and why."""
+
+from __future__ import annotations
+
+from ..results import SubmissionResult
+
+
+def summary_markdown(result: SubmissionResult) -> str:
+    """The short overview shown at the top (no per-question detail, no hidden parts)."""
+    lines = [f"**Score: {result.score:g} / {result.max_score:g}**"]
+    if result.error:
+        lines.append(f"\nThis submission could not be graded: {result.error}.")
+    if result.notes:
+        lines.append("\nWhile running your notebook:")
+        lines += [f"- {note}" for note in result.notes[:20]]
+        if len(result.notes) > 20:
+            lines.append(f"- … and {len(result.notes) - 20} more")
+    return "\n".join(lines)
+
+
+def feedback_markdown(result: SubmissionResult) -> str:
+    """Full feedback: the summary, then every question and part with its message."""
+    lines = [f"# {result.assignment}: {result.submission}", "", summary_markdown(result), ""]
+    for q in result.questions:
+        lines.append(f"## {q.id}: {q.title} ({q.score:g} / {q.max_score:g}, {q.status.value})")
+        for part in q.parts:
+            lines.append(f"- **{part.name}** ({part.score:g} / {part.max_score:g}): {part.message}")
+        lines.append("")
+    return "\n".join(lines)
