@@ -16,6 +16,7 @@ from .report.gradescope import gradescope_results
 from .report.table import grid, result_table
 from .results import SubmissionResult, write_json_atomic
 from .submission import find_notebooks
+from .users import kernel_identity
 
 EXIT_OK = 0
 EXIT_INTERNAL = 4
@@ -75,6 +76,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--results", type=Path,
                      help="write Gradescope-format results JSON for the (single) submission here")
     run.add_argument("--seed", type=int, help="seed for hidden inputs (default: fresh randomness)")
+    run.add_argument("--kernel-user", help="as root, run kernels as this user (default: grader-kernel, "
+                                           "else nobody)")
+    run.add_argument("--create-user", action="store_true",
+                     help="create the kernel user if it does not exist (needs root)")
     check = sub.add_parser("check-config", help="validate assignments.yml and exit")
     check.add_argument("--config", "-c", type=Path)
     return parser
@@ -90,7 +95,8 @@ def _run(args: argparse.Namespace) -> int:
             raise UsageError(f"no such file or folder: {path}")
     if args.results and len(paths) != 1:
         raise UsageError(f"--results writes one submission's results; {len(paths)} notebooks were given")
-    options = GradeOptions(seed=args.seed)
+    options = GradeOptions(seed=args.seed,
+                           identity=kernel_identity(args.kernel_user, create=args.create_user))
     results: list[SubmissionResult] = []
     for path in paths:
         assignment = choose_assignment(config, path, args.assignment)

@@ -1,0 +1,74 @@
+"""Shared fixtures: the real config, and grading a notebook in a real kernel with a fixed seed."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from grader.config import Config, load_config
+from grader.grade import GradeOptions, grade_notebook
+from grader.results import SubmissionResult
+from grader.users import kernel_identity
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def config() -> Config:
+    return load_config(ROOT / "assignments.yml")
+
+
+@pytest.fixture(scope="session")
+def identity():
+    """The kernel's user, as the CLI would choose it (None when tests do not run as root)."""
+    return kernel_identity()
+
+
+@pytest.fixture
+def grade(config: Config, identity) -> Callable[..., SubmissionResult]:
+    """grade(path, assignment="micrograd", seed=12345) -> SubmissionResult."""
+
+    def run(path: Path, assignment: str = "micrograd", seed: int = 12345, **kw) -> SubmissionResult:
+        result = grade_notebook(path, config.get(assignment),
+                                options=GradeOptions(seed=seed, identity=identity),
+                                config_digest=config.digest, **kw)
+        assert result.internal_error is None, result.internal_error
+        return result
+
+    return run
+
+
+def scores(result: SubmissionResult) -> dict[str, float]:
+    """Question id -> score."""
+    return {q.id: q.score for q in result.questions}
+
+
+def question(result: SubmissionResult, qid: str):
+    return next(q for q in result.questions if q.id == qid)
+
+
+def grader_processes() -> list[int]:
+    """Pids of processes still carrying a grader kernel token (strays after grading)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                if b"GRADER_KERNEL_TOKEN=" in fh.read():
+                    found.append(int(entry))
+        except OSError:
+            continue
+    return found
+
+
+def kill(pids: list[int]) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
