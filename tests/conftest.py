@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 from pathlib import Path
@@ -30,12 +31,16 @@ def identity():
 
 @pytest.fixture
 def grade(config: Config, identity) -> Callable[..., SubmissionResult]:
-    """grade(path, assignment="micrograd", seed=12345) -> SubmissionResult."""
+    """grade(path, assignment="micrograd", seed=12345, **limit_overrides) -> SubmissionResult."""
 
-    def run(path: Path, assignment: str = "micrograd", seed: int = 12345, **kw) -> SubmissionResult:
-        result = grade_notebook(path, config.get(assignment),
+    def run(path: Path, assignment: str = "micrograd", seed: int = 12345, name: str | None = None,
+            **limits: float) -> SubmissionResult:
+        spec = config.get(assignment)
+        if limits:
+            spec = dataclasses.replace(spec, limits=dataclasses.replace(spec.limits, **limits))
+        result = grade_notebook(path, spec, name=name,
                                 options=GradeOptions(seed=seed, identity=identity),
-                                config_digest=config.digest, **kw)
+                                config_digest=config.digest)
         assert result.internal_error is None, result.internal_error
         return result
 

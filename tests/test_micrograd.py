@@ -1,0 +1,194 @@
+"""End-to-end verdicts on the micrograd notebook: real notebooks, real kernels, specific scores."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import question, scores
+from notebooks import exercise_path, solution_path, variant
+
+FULL = {"q1_gradf": 3.0, "q2_forward_diff": 2.0, "q3_symmetric_diff": 2.0, "q4_softmax_nll": 3.0}
+
+NUMPY_GRADF = """
+import numpy as np
+def gradf(a, b, c):
+    return np.array([-3*a**2 - 0.5/np.sqrt(a), 3*np.cos(3*b) + 2.5*b**1.5, 1/c**2])
+"""
+NUMPY_FORWARD = """
+import numpy as np
+h = 0.000001
+x = np.array([2.0, 3.0, 4.0])
+numerical_grad = np.array([(f(*(x + h*e)) - f(*x)) / h for e in np.eye(3)])
+"""
+
+
+def test_solution_scores_every_point(grade):
+    result = grade(solution_path())
+    assert scores(result) == FULL
+    assert result.score == result.max_score == 10
+    assert all(q.status.value == "passed" for q in result.questions)
+    assert any("torch" in note for note in result.notes)  # the optional torch cell failed, harmlessly
+
+
+def test_untouched_exercise_scores_zero_with_a_reason_each(grade):
+    result = grade(exercise_path())
+    assert scores(result) == {q: 0.0 for q in FULL}
+    q1 = question(result, "q1_gradf")
+    assert "df/da expected -12.35355339, got 0" in q1.message
+    assert "5 of 5 hidden checks failed" in q1.message
+    assert "component 0 (d/da) expected -12.35355935" in question(result, "q2_forward_diff").message
+    assert "should be the central difference" in question(result, "q3_symmetric_diff").message
+    q4 = question(result, "q4_softmax_nll")
+    assert "'Value' object has no attribute 'exp'" in q4.message
+    assert q4.status.value == "missing"
+
+
+def test_numpy_answers_and_redefinitions_score_full(grade, tmp_path):
+    path = variant(tmp_path / "numpy.ipynb",
+                   replace={"q1-gradf": "def gradf(a, b, c):\n    return [0, 0, 0]\n", "q2-answer": NUMPY_FORWARD},
+                   append=[NUMPY_GRADF,  # redefined in a later cell: the final state counts
+                           "numerical_grad2 = tuple(numerical_grad2)"])
+    assert scores(grade(path)) == FULL
+
+
+def test_failing_extra_cells_cost_nothing(grade, tmp_path):
+    path = variant(tmp_path / "extras.ipynb", prepend=["%matplotlib inline", "import torch"],
+                   append=["name = input('your name? ')", "1 / 0", "!pip install micrograd",
+                           "raise SystemExit('bye')"])
+    result = grade(path)
+    assert scores(result) == FULL
+    statuses = [c.status for c in result.cells]
+    assert statuses.count("error") >= 4
+
+
+def test_hard_coded_gradf_loses_the_hidden_part(grade, tmp_path):
+    path = variant(tmp_path / "hardcoded.ipynb", replace={
+        "q1-gradf": "def gradf(a, b, c):\n    return [-12.353553390593273, 10.25699027111255, 0.0625]\n"})
+    q1 = question(grade(path), "q1_gradf")
+    assert q1.score == pytest.approx(1.2)  # the published 40% only
+    assert "5 of 5 hidden checks failed" in q1.message
+
+
+def test_sign_error_in_one_component(grade, tmp_path):
+    path = variant(tmp_path / "sign.ipynb", edit={"q1-gradf": ("1/c**2]", "-1/c**2]")})
+    result = grade(path)
+    q1 = question(result, "q1_gradf")
+    assert q1.score == pytest.approx(0.8)  # 2 of 3 published components; every hidden point wrong
+    assert "df/dc expected 0.0625, got -0.0625" in q1.message
+    assert scores(result)["q4_softmax_nll"] == 3.0
+
+
+def test_forward_difference_with_wrong_step(grade, tmp_path):
+    path = variant(tmp_path / "h.ipynb", edit={"q2-answer": ("h = 0.000001", "h = 0.1")})
+    q2 = question(grade(path), "q2_forward_diff")
+    assert q2.score == 0.0
+    assert "looks like a forward difference with h = 0.1" in q2.message
+
+
+def test_exact_answer_typed_into_forward_difference(grade, tmp_path):
+    path = variant(tmp_path / "typed.ipynb",
+                   replace={"q2-answer": "numerical_grad = [-12.353553390593273, 10.25699027111255, 0.0625]"})
+    q2 = question(grade(path), "q2_forward_diff")
+    assert q2.score < 2.0
+    assert "exact derivative, not a finite-difference estimate" in q2.message
+
+
+def test_symmetric_estimate_copying_the_forward_one(grade, tmp_path):
+    path = variant(tmp_path / "copy.ipynb", replace={"q3-answer": "numerical_grad2 = list(numerical_grad)"})
+    result = grade(path)
+    assert scores(result)["q3_symmetric_diff"] == 0.0
+    assert "not more accurate than a forward difference" in question(result, "q3_symmetric_diff").message
+    assert scores(result)["q2_forward_diff"] == 2.0
+
+
+def test_assignment_instead_of_accumulation_in_value(grade, tmp_path):
+    path = variant(tmp_path / "assign.ipynb", edit={"q4-value": (
+        "            self.grad += 1.0 * out.grad\n            other.grad += 1.0 * out.grad",
+        "            self.grad = 1.0 * out.grad\n            other.grad = 1.0 * out.grad")})
+    q4 = question(grade(path), "q4_softmax_nll")
+    assert 0 < q4.score < 3.0
+    assert "hidden checks failed" in q4.message
+
+
+def test_hand_written_grads_over_a_broken_log(grade, tmp_path):
+    path = variant(tmp_path / "forged.ipynb",
+                   edit={"q4-value": ("self.grad += (1.0 / self.data) * out.grad", "pass")},
+                   append=["ans = [0.041772570515350445, 0.8390245074625319, 0.005653302662216329, "
+                           "-0.8864503806400986]\nfor v, g in zip(logits, ans):\n    v.grad = g"])
+    q4 = question(grade(path), "q4_softmax_nll")
+    assert q4.score == pytest.approx(3.0 * 0.4 / 5)  # only loss.data is right; every grad and hidden check fails
+    assert "logits[0].grad expected 0.04177257052, got 0" in q4.message
+    assert "6 of 6 hidden checks failed" in q4.message
+
+
+def test_gradf_that_raises_costs_only_q1(grade, tmp_path):
+    path = variant(tmp_path / "raises.ipynb", replace={
+        "q1-gradf": "def gradf(a, b, c):\n    raise ValueError('not done yet')\n"}, drop=["q1-check"])
+    result = grade(path)
+    assert scores(result) == {**FULL, "q1_gradf": 0.0}
+    q1 = question(result, "q1_gradf")
+    assert "raised ValueError: not done yet" in q1.message
+    assert q1.status.value == "missing"
+
+
+LYING_FLOATS = """
+class Liar(float):
+    def __eq__(self, other): return True
+    def __ne__(self, other): return False
+    def __lt__(self, other): return False
+    def __gt__(self, other): return False
+    def __le__(self, other): return True
+    def __ge__(self, other): return True
+    def __abs__(self): return Liar(0.0)
+    def __sub__(self, other): return Liar(0.0)
+    def __rsub__(self, other): return Liar(0.0)
+    def __float__(self): return -12.353553390593273
+    def __repr__(self): return '-12.353553390593273'
+    __hash__ = float.__hash__
+
+def gradf(a, b, c):
+    return [Liar(1.0), Liar(2.0), Liar(3.0)]
+numerical_grad = [Liar(1.0), Liar(2.0), Liar(3.0)]
+numerical_grad2 = [Liar(1.0), Liar(2.0), Liar(3.0)]
+"""
+
+
+def test_float_subclasses_that_lie_earn_nothing(grade, tmp_path):
+    path = variant(tmp_path / "liar.ipynb", append=[LYING_FLOATS])
+    result = grade(path)
+    assert {k: v for k, v in scores(result).items() if k != "q4_softmax_nll"} == {
+        "q1_gradf": 0.0, "q2_forward_diff": 0.0, "q3_symmetric_diff": 0.0}
+    assert "df/da expected -12.35355339, got 1" in question(result, "q1_gradf").message
+
+
+SABOTAGE = r"""
+import json, math, sys, builtins
+_real_dumps = json.dumps
+json.dumps = lambda *a, **k: _real_dumps(*a, **k).replace('"status": "error"', '"status": "ok"')
+json.loads = lambda *a, **k: {"status": "ok", "value": [-12.353553390593273, 10.25699027111255, 0.0625]}
+math.isclose = lambda *a, **k: True
+builtins.abs = lambda x: 0.0
+builtins.round = lambda *a, **k: 0
+builtins.all = lambda *a: True
+builtins.isinstance = lambda *a: True
+class _Out:
+    def write(self, s):
+        sys.__stdout__.write('{"status": "ok", "value": [1, 2, 3]}')
+    def flush(self): pass
+sys.stdout = _Out()
+print = lambda *a, **k: None
+"""
+
+
+def test_patched_json_math_builtins_and_stdout_change_no_verdict(grade, tmp_path):
+    wrong = variant(tmp_path / "wrong.ipynb", edit={"q1-gradf": ("1/c**2]", "-1/c**2]")},
+                    replace={"q3-answer": "numerical_grad2 = list(numerical_grad)"})
+    sabotaged = variant(tmp_path / "sabotaged.ipynb", edit={"q1-gradf": ("1/c**2]", "-1/c**2]")},
+                        replace={"q3-answer": "numerical_grad2 = list(numerical_grad)"}, append=[SABOTAGE])
+    right_but_patched = variant(tmp_path / "patched.ipynb", append=[SABOTAGE])
+    honest = grade(wrong)
+    # Patching json.loads breaks the kernel's own messaging: that cell times out and the kernel is
+    # restarted with the cells before it replayed; either way no verdict changes.
+    assert scores(grade(sabotaged, cell_timeout=6)) == scores(honest) == {
+        **FULL, "q1_gradf": 0.8, "q3_symmetric_diff": 0.0}
+    assert scores(grade(right_but_patched, cell_timeout=6)) == FULL
