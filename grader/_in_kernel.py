@@ -226,8 +226,77 @@ def task_softmax_nll(cls_name, fn_name, logits, label):
     }
 
 
+def _read(v, attr, what):
+    """``v.data`` or ``v.grad`` as a number; a missing attribute is an unusable answer."""
+    try:
+        x = getattr(v, attr)
+    except (Exception, SystemExit) as exc:
+        raise _Unplain("%s has no usable .%s (%s)" % (what, attr, _describe(exc)))
+    return number(x, "%s.%s" % (what, attr))
+
+
+def _backward(out):
+    """``out.backward()``; a RecursionError escapes so that the report says it was recursion."""
+    try:
+        out.backward()
+    except RecursionError:
+        raise
+    except (Exception, SystemExit) as exc:
+        raise _NodeError(-1, exc)
+
+
+def task_autograd(cls_name, nodes):
+    """Build a graph from the student's class, backpropagate, report every node's data and grad."""
+    value_cls = _name(cls_name)
+    built = []
+    for i, node in enumerate(nodes):
+        op = node[0]
+        try:
+            if op == "leaf":
+                v = value_cls(node[1])
+            elif op in _UNARY:
+                v = _UNARY[op](built[node[1]])
+            elif op in _BINARY:
+                v = _BINARY[op](built[node[1]], built[node[2]])
+            else:
+                v = _WITH_CONST[op](built[node[1]], node[2])
+        except (Exception, SystemExit) as exc:
+            raise _NodeError(i, exc)
+        built.append(v)
+    _backward(built[-1])
+    return {
+        "data": [_read(v, "data", "n%d" % i) for i, v in enumerate(built)],
+        "grad": [_read(v, "grad", "n%d" % i) for i, v in enumerate(built)],
+    }
+
+
+def task_chain(cls_name, x, mults, adds, steps, limit):
+    """``v = v * m + a`` for ``steps`` links from one leaf, then backward() under a recursion limit."""
+    import sys
+
+    value_cls = _name(cls_name)
+    try:
+        leaf = value_cls(x)
+    except (Exception, SystemExit) as exc:
+        raise _NodeError(0, exc)
+    v = leaf
+    for i in range(steps):
+        try:
+            v = v * mults[i % len(mults)] + adds[i % len(adds)]
+        except (Exception, SystemExit) as exc:
+            raise _NodeError(i + 1, exc)
+    old = sys.getrecursionlimit()
+    try:
+        if old > limit:  # a notebook that raised the limit gets Python's default back for this probe
+            sys.setrecursionlimit(limit)
+        _backward(v)
+    finally:
+        sys.setrecursionlimit(old)
+    return {"data": _read(v, "data", "the output"), "grad": _read(leaf, "grad", "the leaf")}
+
+
 TASKS = {"value": task_value, "call": task_call, "graph": task_graph,
-         "softmax_nll": task_softmax_nll}
+         "softmax_nll": task_softmax_nll, "autograd": task_autograd, "chain": task_chain}
 
 
 def probe(nonce, task, args):

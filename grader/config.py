@@ -24,6 +24,9 @@ class CheckKind(str, enum.Enum):
     ANALYTIC_GRADIENT = "analytic_gradient"
     FINITE_DIFFERENCE = "finite_difference"
     SOFTMAX_NLL = "softmax_nll"
+    AUTOGRAD = "autograd"
+    VALUE_EXAMPLE = "value_example"
+    DEEP_CHAIN = "deep_chain"
 
 
 @dataclass(frozen=True)

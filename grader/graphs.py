@@ -168,3 +168,83 @@ def reference(nodes: Sequence[Sequence[Any]]) -> tuple[list[float], list[float]]
     data = [references.value_at(e, names, point) for e in exprs]
     grads = references.gradient_at(exprs[-1], names, point)
     return data, grads
+
+
+# --------------------------------------------------------------------------- locating a wrong gradient
+
+SYNTAX: dict[str, str] = {
+    "neg": "`__neg__` (-a)", "exp": "`exp()`", "log": "`log()`", "tanh": "`tanh()`", "relu": "`relu()`",
+    "add": "`__add__` (a + b)", "sub": "`__sub__` (a - b)", "mul": "`__mul__` (a * b)",
+    "div": "`__truediv__` (a / b)", "addc": "`__add__` with a number (a + 2)",
+    "radd": "`__radd__` (2 + a)", "subc": "`__sub__` with a number (a - 2)", "rsub": "`__rsub__` (2 - a)",
+    "mulc": "`__mul__` with a number (a * 2)", "rmul": "`__rmul__` (2 * a)",
+    "divc": "`__truediv__` with a number (a / 2)", "rdiv": "`__rtruediv__` (2 / a)",
+    "pow": "`__pow__` (a ** 2)",
+}
+
+# d node / d operand(s), from the operands' float values (and the constant, for WITH_CONST ops)
+_LOCAL: dict[str, Callable[..., tuple[float, ...]]] = {
+    "neg": lambda x: (-1.0,), "exp": lambda x: (math.exp(x),), "log": lambda x: (1.0 / x,),
+    "tanh": lambda x: (1.0 - math.tanh(x) ** 2,), "relu": lambda x: (1.0 if x > 0 else 0.0,),
+    "add": lambda x, y: (1.0, 1.0), "sub": lambda x, y: (1.0, -1.0), "mul": lambda x, y: (y, x),
+    "div": lambda x, y: (1.0 / y, -x / y ** 2),
+    "addc": lambda x, c: (1.0,), "radd": lambda x, c: (1.0,), "subc": lambda x, c: (1.0,),
+    "rsub": lambda x, c: (-1.0,), "mulc": lambda x, c: (c,), "rmul": lambda x, c: (c,),
+    "divc": lambda x, c: (1.0 / c,), "rdiv": lambda x, c: (-c / x ** 2,),
+    "pow": lambda x, c: (c * x ** (c - 1),),
+}
+
+
+def syntax(op: str) -> str:
+    """How a student writes ``op``, for messages that name the method to fix."""
+    return SYNTAX.get(op, f"`{op}`")
+
+
+def evaluate(nodes: Sequence[Sequence[Any]]) -> list[float]:
+    """Every node's float value (ValueError when a node is undefined or not finite)."""
+    out: list[float] = []
+    for node in nodes:
+        op = node[0]
+        try:
+            if op == "leaf":
+                v = float(node[1])
+            elif op in BINARY:
+                v = _FLOAT[op](out[node[1]], out[node[2]])
+            elif op in WITH_CONST:
+                v = _FLOAT[op](out[node[1]], node[2])
+            else:
+                v = _FLOAT[op](out[node[1]])
+        except (ValueError, OverflowError, ZeroDivisionError, TypeError) as exc:
+            raise ValueError(f"{describe(node)} is undefined: {exc}") from None
+        if not isinstance(v, (float, int)) or not math.isfinite(v):
+            raise ValueError(f"{describe(node)} is not a finite real number")
+        out.append(float(v))
+    return out
+
+
+def backprop(nodes: Sequence[Sequence[Any]], data: Sequence[float]
+             ) -> tuple[list[float], list[list[tuple[int, float]]]]:
+    """Float reverse mode: d output / d node for every node, and each node's contributions.
+
+    ``contributions[i]`` lists ``(j, share)`` for every use of node ``i`` by a later node ``j``
+    (twice when ``j`` reads ``i`` twice): what a correct ``_backward`` of ``j`` adds to ``i.grad``.
+    Used to say which operation's backward is wrong; scores use the SymPy reference.
+    """
+    grads = [0.0] * len(nodes)
+    contributions: list[list[tuple[int, float]]] = [[] for _ in nodes]
+    grads[-1] = 1.0
+    for j in range(len(nodes) - 1, -1, -1):
+        node = nodes[j]
+        op = node[0]
+        if op == "leaf":
+            continue
+        reads = operands(node)
+        if op in WITH_CONST:
+            local = _LOCAL[op](data[node[1]], node[2])
+        else:
+            local = _LOCAL[op](*(data[i] for i in reads))
+        for i, d in zip(reads, local):
+            share = d * grads[j]
+            grads[i] += share
+            contributions[i].append((j, share))
+    return grads, contributions
