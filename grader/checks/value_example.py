@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from .. import graphs
 from ..config import Question
@@ -52,7 +52,7 @@ def parts(params: Params) -> tuple[str, ...]:
     return ("published", "hidden") if params.hidden_points else ("published",)
 
 
-def _well_conditioned(nodes: list[list[object]]) -> bool:
+def _well_conditioned(nodes: list[list[Any]]) -> bool:
     """Away from relu's kink and small divisors, not huge, and with gradients worth checking."""
     try:
         data = graphs.evaluate(nodes)
@@ -60,9 +60,10 @@ def _well_conditioned(nodes: list[list[object]]) -> bool:
         return False
     for node in nodes:
         op = node[0]
-        if op == "relu" and abs(data[node[1]]) < 0.05:  # type: ignore[index]
+        if op == "relu" and abs(data[node[1]]) < 0.05:
             return False
-        if op == "div" and abs(data[node[2]]) < 0.1 or op == "rdiv" and abs(data[node[1]]) < 0.1:  # type: ignore[index]
+        divisor = data[node[2]] if op == "div" else data[node[1]] if op == "rdiv" else None
+        if divisor is not None and abs(divisor) < 0.1:
             return False
     if max(abs(v) for v in data) > 1e6:
         return False
