@@ -299,6 +299,165 @@ TASKS = {"value": task_value, "call": task_call, "graph": task_graph,
          "softmax_nll": task_softmax_nll, "autograd": task_autograd, "chain": task_chain}
 
 
+# ----------------------------------------------------------------------------- networks (mlp, training)
+
+def _attr(v, attr, what):
+    """``v.data`` or ``v.grad`` as a number; a missing attribute is an unusable answer."""
+    try:
+        x = getattr(v, attr)
+    except (Exception, SystemExit) as exc:
+        raise _Unplain("%s has no usable .%s (%s)" % (what, attr, _describe(exc)))
+    return number(x, "%s.%s" % (what, attr))
+
+
+def _scalar(v, what):
+    """A student's number: a ``Value`` (its ``.data``) or a plain number."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return number(v, what)
+    return _attr(v, "data", what)
+
+
+def _net_params(model):
+    """The parameters in the documented order: ``model.layers[i].neurons[j]``: ``w[0..]``, then ``b``."""
+    params, shape = [], []
+    for layer in model.layers:
+        widths = []
+        for neuron in layer.neurons:
+            w = list(neuron.w)
+            widths.append(len(w))
+            params.extend(w)
+            params.append(neuron.b)
+        shape.append(widths)
+    return params, shape
+
+
+def _net(cls_name, nin, nouts):
+    cls = _name(cls_name)
+    model = cls(nin, list(nouts))
+    params, shape = _net_params(model)
+    return model, params, shape
+
+
+def _outputs(out, what):
+    """A network's output: one ``Value`` or a list of them, as a list."""
+    return list(out) if isinstance(out, (list, tuple)) else [out]
+
+
+def task_mlp(cls_name, nin, nouts, x, target):
+    """Build ``MLP(nin, nouts)``, read its parameters, run ``x``, backpropagate the squared error.
+
+    The loss ``sum((out - target)**2)`` is built here from the student's own ``Value`` operations.
+    ``parameters()`` and ``zero_grad()`` are checked after that; their errors are reported, not raised.
+    """
+    model, params, shape = _net(cls_name, nin, nouts)
+    weights = [_attr(p, "data", "parameter %d" % i) for i, p in enumerate(params)]
+    outs = _outputs(model(list(x)), "the output")
+    if len(outs) != len(target):
+        raise _Unplain("MLP(%d, %r) returned %d outputs, expected %d"
+                       % (nin, list(nouts), len(outs), len(target)))
+    out_data = [_scalar(o, "output %d" % i) for i, o in enumerate(outs)]
+    loss = None
+    for o, t in zip(outs, target):
+        term = (o - t) ** 2
+        loss = term if loss is None else loss + term
+    loss.backward()
+    result = {"shape": shape, "weights": weights, "out": out_data,
+              "loss": _attr(loss, "data", "the loss"),
+              "grads": [_attr(p, "grad", "parameter %d" % i) for i, p in enumerate(params)],
+              "count": -1, "same_order": False, "parameters_error": "", "zero_grad_error": "",
+              "zeroed": [], "kept": []}
+    try:
+        listed = list(model.parameters())
+        result["count"] = len(listed)
+        result["same_order"] = len(listed) == len(params) and all(
+            a is b for a, b in zip(listed, params))
+    except (Exception, SystemExit) as exc:
+        result["parameters_error"] = _describe(exc)
+    try:
+        model.zero_grad()
+        result["zeroed"] = [_attr(p, "grad", "parameter %d" % i) for i, p in enumerate(params)]
+        result["kept"] = [_attr(p, "data", "parameter %d" % i) for i, p in enumerate(params)]
+    except _Unplain:
+        raise
+    except (Exception, SystemExit) as exc:
+        result["zero_grad_error"] = _describe(exc)
+    return result
+
+
+def task_net_loss(cls_name, nin, nouts, fn_name, args):
+    """``fn(MLP(nin, nouts), *args)`` must return a loss ``Value``; backpropagate it, report numbers."""
+    fn = _name(fn_name)
+    model, params, shape = _net(cls_name, nin, nouts)
+    weights = [_attr(p, "data", "parameter %d" % i) for i, p in enumerate(params)]
+    loss = fn(model, *args)
+    data = _attr(loss, "data", "the loss")
+    loss.backward()
+    return {"shape": shape, "weights": weights, "loss": data,
+            "grads": [_attr(p, "grad", "parameter %d" % i) for i, p in enumerate(params)]}
+
+
+def task_net_train(cls_name, nin, nouts, fn_name, args, calls):
+    """Call ``fn(model, *args)`` ``calls`` times on a fresh ``MLP(nin, nouts)``; report what it
+    returned (a loss, or a list of losses) and the parameters before and after each call."""
+    fn = _name(fn_name)
+    model, params, shape = _net(cls_name, nin, nouts)
+    before = [_attr(p, "data", "parameter %d" % i) for i, p in enumerate(params)]
+    returned, after = [], []
+    for _ in range(calls):
+        ret = fn(model, *args)
+        if isinstance(ret, (list, tuple)):
+            if len(ret) > _MAX_LEN:
+                raise _Unplain("%s returned %d items, far too many" % (fn_name, len(ret)))
+            returned.append([_scalar(v, "%s(...)[%d]" % (fn_name, i)) for i, v in enumerate(ret)])
+        else:
+            returned.append(_scalar(ret, "the loss %s(...) returned" % fn_name))
+        after.append([_attr(p, "data", "parameter %d" % i) for i, p in enumerate(params)])
+    return {"shape": shape, "before": before, "returned": returned, "after": after}
+
+
+def task_predict(model_name, points):
+    """The notebook's trained ``model`` on each point: its output(s) as numbers."""
+    model = _name(model_name)
+    if model is None:
+        raise _Unplain("%s is None: build the model and train it" % model_name)
+    return [[_scalar(o, "the output") for o in _outputs(model(list(x)), "the output")]
+            for x in points]
+
+
+def task_sigmoid(cls_name, method, xs):
+    """For each x: ``v = Value(x)``; ``v.sigmoid() + v.sigmoid()``, backward; the sigmoid and ``v.grad``."""
+    value_cls = _name(cls_name)
+    data, grads = [], []
+    for x in xs:
+        v = value_cls(x)
+        first = getattr(v, method)()
+        out = first + getattr(v, method)()
+        out.backward()
+        data.append(_attr(first, "data", "%s(%r)" % (method, x)))
+        grads.append(_attr(v, "grad", "the input's"))
+    return {"data": data, "grad": grads}
+
+
+def task_softmax_ce(cls_name, softmax_name, ce_name, logits, label):
+    """``softmax`` on fresh Values (probabilities), and ``cross_entropy(logits, label)`` backpropagated."""
+    value_cls = _name(cls_name)
+    softmax = _name(softmax_name)
+    cross_entropy = _name(ce_name)
+    probs = list(softmax([value_cls(x) for x in logits]))
+    if len(probs) > _MAX_LEN:
+        raise _Unplain("softmax returned far too many values")
+    xs = [value_cls(x) for x in logits]
+    loss = cross_entropy(xs, label)
+    data = _attr(loss, "data", "the loss")
+    loss.backward()
+    return {"probs": [_scalar(p, "probs[%d]" % i) for i, p in enumerate(probs)], "loss": data,
+            "grad": [_attr(x, "grad", "logits[%d]" % i) for i, x in enumerate(xs)]}
+
+
+TASKS.update({"mlp": task_mlp, "net_loss": task_net_loss, "net_train": task_net_train,
+              "predict": task_predict, "sigmoid": task_sigmoid, "softmax_ce": task_softmax_ce})
+
+
 def probe(nonce, task, args):
     """Run one task and publish exactly one tagged result (KeyboardInterrupt from a timeout escapes)."""
     try:

@@ -21,12 +21,17 @@ def registry() -> dict[CheckKind, ModuleType]:
     """Every check kind and the module that implements it."""
     from ..config import CheckKind
     from . import analytic_gradient, finite_difference, softmax_nll
+    from . import accuracy, mlp, probability, training
     from . import autograd, deep_chain, value_example
 
     return {
         CheckKind.ANALYTIC_GRADIENT: analytic_gradient,
         CheckKind.FINITE_DIFFERENCE: finite_difference,
         CheckKind.SOFTMAX_NLL: softmax_nll,
+        CheckKind.MLP: mlp,
+        CheckKind.TRAINING: training,
+        CheckKind.ACCURACY: accuracy,
+        CheckKind.PROBABILITY: probability,
         CheckKind.AUTOGRAD: autograd,
         CheckKind.VALUE_EXAMPLE: value_example,
         CheckKind.DEEP_CHAIN: deep_chain,
