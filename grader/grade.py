@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import random
@@ -16,7 +17,7 @@ from jupyter_core.utils import run_sync
 from . import __version__
 from .checks import registry
 from .checks.base import Probe
-from .config import Assignment, Question
+from .config import Assignment, Config, Question
 from .errors import GraderError
 from .kernel import Identity, Kernel
 from .probes import Observation, ObsStatus
@@ -26,10 +27,19 @@ from .submission import Rejected, parse_notebook
 
 @dataclass(frozen=True)
 class GradeOptions:
-    """How to grade: the hidden-input seed (None: fresh entropy) and the kernel's user."""
+    """How to grade: the hidden-input seed (None: fresh entropy), the kernel's user, what it must not see."""
 
     seed: int | None = None
     identity: Identity | None = None
+    hide: tuple[str, ...] = ()
+
+
+def protected_paths(config: Config, *extra: Path) -> tuple[str, ...]:
+    """The grader's own files, hidden from kernels: config, solutions, repository history, results."""
+    root = config.path.parent
+    paths = [config.path, root / "solutions", root / ".git", Path(__file__).resolve().parent, *extra]
+    paths += [a.solution for a in config.assignments.values() if a.solution is not None]
+    return tuple(sorted({str(Path(p).resolve()) for p in paths if Path(p).exists()}))
 
 
 def result_key(data: bytes, assignment: Assignment, config_digest: str = "") -> dict[str, str]:
@@ -71,15 +81,26 @@ def _cell_notes(cells: Sequence[CellReport]) -> list[str]:
     for c in cells:
         if c.status == "error":
             notes.append(f"cell {c.number} raised {c.detail}")
-        elif c.status in ("timeout", "killed", "skipped"):
+        elif c.status in ("timeout", "skipped"):  # a kernel death is already in the kernel's notes
             notes.append(f"cell {c.number} {dict(timeout='timed out', killed='killed the kernel', skipped='was skipped').get(c.status)}: {c.detail}")
     return notes
 
 
+def rejected_result(assignment: Assignment, name: str, reason: str, *, data: bytes = b"",
+                    config_digest: str = "") -> SubmissionResult:
+    """The all-zero result of a submission that cannot be graded at all, saying why."""
+    return SubmissionResult(assignment.id, name, _all_zero(assignment, reason), 0.0, __version__,
+                            error=reason, key=result_key(data, assignment, config_digest))
+
+
 async def grade_notebook_async(data: bytes, assignment: Assignment, *, name: str,
-                               options: GradeOptions = GradeOptions(), config_digest: str = ""
-                               ) -> SubmissionResult:
-    """Grade raw notebook bytes; always returns a result (a grader bug sets ``internal_error``)."""
+                               options: GradeOptions = GradeOptions(), config_digest: str = "",
+                               kernel: Kernel | None = None) -> SubmissionResult:
+    """Grade raw notebook bytes; always returns a result (a grader bug sets ``internal_error``).
+
+    ``kernel``, if given, is a started kernel that has not been assigned a notebook yet; the
+    caller owns it (and closes it). The submission's deadline starts now, not when it started.
+    """
     start = time.monotonic()
     key = result_key(data, assignment, config_digest)
 
@@ -98,7 +119,13 @@ async def grade_notebook_async(data: bytes, assignment: Assignment, *, name: str
         if not any(c.cell_type == "code" and c.source.strip() for c in nb.cells):
             notes.append("the notebook has no code: nothing defined")
         deadline = start + assignment.limits.submission_timeout
-        async with Kernel(nb, assignment.limits, deadline=deadline, identity=options.identity) as kernel:
+        async with contextlib.AsyncExitStack() as stack:
+            if kernel is None:
+                kernel = await stack.enter_async_context(
+                    Kernel(nb, assignment.limits, deadline=deadline, identity=options.identity,
+                           hide=options.hide))
+            else:
+                kernel.assign(nb, deadline)
             cells = await kernel.run_cells()
             # Hidden inputs are drawn only now, after every student cell has run.
             rng = random.Random(options.seed) if options.seed is not None else random.SystemRandom()
@@ -127,14 +154,11 @@ def grade_notebook(path: Path, assignment: Assignment, *, options: GradeOptions 
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        data = b""
-        reason = f"the file could not be read ({exc.strerror})"
-        start = time.monotonic()
-        return SubmissionResult(assignment.id, name or str(path), _all_zero(assignment, reason),
-                                time.monotonic() - start, __version__, error=reason,
-                                key=result_key(data, assignment, config_digest))
+        return rejected_result(assignment, name or str(path),
+                               f"the file could not be read ({exc.strerror})",
+                               config_digest=config_digest)
     return run_sync(grade_notebook_async)(data, assignment, name=name or str(path), options=options,
                                           config_digest=config_digest)
 
 
-__all__ = ["GradeOptions", "grade_notebook", "grade_notebook_async", "result_key"]
+__all__ = ["GradeOptions", "grade_notebook", "grade_notebook_async", "rejected_result", "result_key"]

@@ -15,13 +15,14 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from queue import Empty
-from typing import Any
+from typing import Any, Sequence
 
 import nbformat
 from jupyter_client import AsyncKernelManager
@@ -114,12 +115,18 @@ class _Client(NotebookClient):
 class Kernel:
     """A live, sandboxed kernel for one notebook; use as ``async with Kernel(...) as k``."""
 
-    def __init__(self, nb: nbformat.NotebookNode, limits: Limits, *, deadline: float,
-                 identity: Identity | None = None) -> None:
-        self.nb = nb
+    def __init__(self, nb: nbformat.NotebookNode | None, limits: Limits, *,
+                 deadline: float | None = None, identity: Identity | None = None,
+                 hide: Sequence[str] = ()) -> None:
+        # A kernel may be started before its notebook is known (``nb=None``, no deadline yet):
+        # it then waits, fresh, until ``assign`` hands it a submission.
+        self.nb = nb if nb is not None else nbformat.v4.new_notebook()
+        self.assigned = nb is not None
         self.limits = limits
-        self.deadline = deadline
+        self.deadline = deadline if deadline is not None else float("inf")
         self.identity = identity
+        self.hide = tuple(str(p) for p in hide)  # paths the kernel must not see (when root)
+        self.pid: int | None = None
         self.token = new_nonce()
         self.module_key = f"_grader_{new_nonce()[:12]}"
         self.restarts = 0
@@ -131,6 +138,14 @@ class Kernel:
         self.runtime = self._tmp / "runtime"
         self.km: _KernelManager | None = None
         self.client: _Client | None = None
+
+    def assign(self, nb: nbformat.NotebookNode, deadline: float) -> None:
+        """Give a kernel started without a notebook its submission and that submission's deadline."""
+        if self.assigned:
+            raise RuntimeError("this kernel already belongs to a submission")
+        self.nb, self.deadline, self.assigned = nb, deadline, True
+        if self.client is not None:
+            self.client.nb = nb
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -154,9 +169,11 @@ class Kernel:
         spec: dict[str, Any] = {
             "memory_mb": self.limits.memory_mb, "cpu_seconds": self.limits.cpu_seconds,
             "file_size_mb": self.limits.file_size_mb, "max_processes": self.limits.max_processes,
+            "hide": list(self.hide), "network": False,
         }
         if self.identity is not None:
-            spec.update(uid=self.identity.uid, gid=self.identity.gid)
+            spec.update(uid=self.identity.uid, gid=self.identity.gid,
+                        own=[str(self.runtime / "connection.json")])
         encoded = base64.urlsafe_b64encode(json.dumps(spec).encode()).decode()
         return [sys.executable, "-m", "grader.sandbox", encoded, "--", sys.executable, "-m",
                 "ipykernel_launcher", "-f", "{connection_file}",
@@ -171,20 +188,30 @@ class Kernel:
                               interrupt_on_timeout=False, raise_on_iopub_timeout=False,
                               iopub_timeout=2, record_timing=False, shutdown_kernel="immediate",
                               startup_timeout=int(self.limits.startup_timeout),
-                              per_cell=self.limits.output_bytes_per_cell,
+                              per_cell=2 * self.limits.output_bytes_per_cell + 65536,
                               total=self.limits.output_bytes_total,
                               resources={"metadata": {"path": str(self.workdir)}})
         try:
             env = _kernel_env(self.workdir, self.runtime, self.token)
-            await km.start_kernel(env=env, cwd=str(self.workdir))
-            if self.identity is not None:
-                os.chmod(self.runtime / "connection.json", 0o644)
+            # The kernel's own stdout goes nowhere (a notebook writing to fd 1 must not reach the
+            # grader's output); its stderr goes to a log, for when the kernel cannot start.
+            with open(self.runtime / "kernel.log", "ab") as log:
+                await km.start_kernel(env=env, cwd=str(self.workdir), stdout=subprocess.DEVNULL,
+                                      stderr=log)
+            self.pid = getattr(km.provisioner, "pid", None)
             await self.client.async_start_new_kernel_client()
         except Exception as exc:
-            raise KernelStartError(f"could not start a Python kernel: {exc}") from exc
-        reply = await self._execute_quietly(install_code(self.module_key), self.limits.startup_timeout)
+            raise KernelStartError(f"could not start a Python kernel: {exc}\n{self._log_tail()}") from exc
+        reply = await self._execute_quietly(
+            install_code(self.module_key, self.limits.output_bytes_per_cell), self.limits.startup_timeout)
         if reply is None or reply.get("status") != "ok":
             raise KernelStartError(f"could not install the probe runner in the kernel: {reply}")
+
+    def _log_tail(self) -> str:
+        try:
+            return (self.runtime / "kernel.log").read_bytes()[-2000:].decode("utf-8", "replace")
+        except OSError:
+            return ""
 
     async def _stop(self) -> None:
         km, client = self.km, self.client
@@ -204,7 +231,7 @@ class Kernel:
                 await km.cleanup_resources()
             except Exception:  # noqa: BLE001
                 pass
-        kill_strays(self.token)
+        kill_strays(self.token, self.pid)
 
     async def close(self) -> None:
         """Kill the kernel and everything it started, and remove its folders."""
@@ -254,7 +281,7 @@ class Kernel:
             return "killed", f"the kernel sent malformed messages ({type(exc).__name__})"
         reply = (self.client.last_reply or {}).get("content") or {}
         if reply.get("status") == "error":
-            detail = f"{reply.get('ename', 'Error')}: {reply.get('evalue', '')}"
+            detail = f"{reply.get('ename', 'Error')}: {reply.get('evalue', '')}".rstrip(": ")
             return "error", detail[:300]
         return "ok", ""
 
@@ -360,8 +387,22 @@ class Kernel:
                 return parse_result(nonce, payloads)
 
 
-def kill_strays(token: str) -> int:
-    """SIGKILL every process that carries this kernel's token in its environment; returns how many."""
+def _session_of(pid: str) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(b")") + 2:].split()  # after "pid (comm) ": state ppid pgrp session
+    return int(fields[3]) if len(fields) > 3 else None
+
+
+def kill_strays(token: str, session: int | None = None) -> int:
+    """SIGKILL every process in the kernel's session or carrying its token; returns how many.
+
+    The kernel leads its own session, so its children are found by session id; a child that
+    left the session is still found by the token the kernel's environment passed down to it.
+    """
     needle = f"GRADER_KERNEL_TOKEN={token}".encode()
     killed = 0
     me = os.getpid()
@@ -372,8 +413,8 @@ def kill_strays(token: str) -> int:
             with open(f"/proc/{entry}/environ", "rb") as fh:
                 environ = fh.read()
         except OSError:
-            continue
-        if needle in environ.split(b"\0"):
+            environ = b""
+        if needle in environ.split(b"\0") or (session is not None and _session_of(entry) == session):
             try:
                 os.kill(int(entry), signal.SIGKILL)
                 killed += 1

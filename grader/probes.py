@@ -55,7 +55,7 @@ def runner_source() -> str:
     return resources.files("grader").joinpath("_in_kernel.py").read_text(encoding="utf-8")
 
 
-def install_code(module_key: str) -> str:
+def install_code(module_key: str, output_limit: int) -> str:
     """Code that installs the runner as a private module before any student cell runs."""
     return (
         "def _grader_install(source, key):\n"
@@ -63,7 +63,7 @@ def install_code(module_key: str) -> str:
         "    module = types.ModuleType(key)\n"
         "    module.__dict__['__builtins__'] = dict(builtins.__dict__)\n"
         "    exec(compile(source, '<grader>', 'exec'), module.__dict__)\n"
-        "    module.install(get_ipython())\n"
+        f"    module.install(get_ipython(), {int(output_limit)!r})\n"
         "    sys.modules[key] = module\n"
         f"_grader_install({runner_source()!r}, {module_key!r})\n"
         "del _grader_install\n"

@@ -11,7 +11,7 @@ from typing import Callable
 import pytest
 
 from grader.config import Config, load_config
-from grader.grade import GradeOptions, grade_notebook
+from grader.grade import GradeOptions, grade_notebook, protected_paths
 from grader.results import SubmissionResult
 from grader.users import kernel_identity
 
@@ -39,7 +39,8 @@ def grade(config: Config, identity) -> Callable[..., SubmissionResult]:
         if limits:
             spec = dataclasses.replace(spec, limits=dataclasses.replace(spec.limits, **limits))
         result = grade_notebook(path, spec, name=name,
-                                options=GradeOptions(seed=seed, identity=identity),
+                                options=GradeOptions(seed=seed, identity=identity,
+                                                     hide=protected_paths(config)),
                                 config_digest=config.digest)
         assert result.internal_error is None, result.internal_error
         return result
