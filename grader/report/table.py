@@ -39,9 +39,12 @@ def result_table(result: SubmissionResult) -> str:
 
 
 def grid(results: Sequence[SubmissionResult]) -> str:
-    """Several submissions: one row each, one column per question."""
+    """Several submissions: one table per assignment, a row each, a column per question."""
     if not results:
         return "no submissions"
+    order = list(dict.fromkeys(r.assignment for r in results))
+    if len(order) > 1:
+        return "\n\n".join(f"[{a}]\n" + grid([r for r in results if r.assignment == a]) for a in order)
     ids = [q.id for q in results[0].questions]
     name_w = min(48, max(len(r.submission) for r in results))
     cols = [max(len(i), 6) for i in ids]
