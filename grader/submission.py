@@ -21,7 +21,7 @@ class Rejected(Exception):
 
 
 def _json_error(exc: json.JSONDecodeError, text: str) -> str:
-    if exc.pos >= len(text.rstrip()):
+    if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
         return "the file is not a complete notebook: its JSON ends unexpectedly (truncated upload?)"
     return f"the file is not a valid notebook: invalid JSON at line {exc.lineno}, column {exc.colno}"
 
