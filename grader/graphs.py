@@ -164,7 +164,9 @@ def reference(nodes: Sequence[Sequence[Any]]) -> tuple[list[float], list[float]]
         elif op in BINARY:
             exprs.append(_SYMPY_BINARY[op](exprs[node[1]], exprs[node[2]]))
         else:
-            exprs.append(_SYMPY_BINARY[op](exprs[node[1]], sympy.nsimplify(node[2])))
+            # The constant's exact decimal value: nsimplify would "recognise" 1.031 as a product
+            # of fractional powers of primes, equal as a float but very slow to evaluate.
+            exprs.append(_SYMPY_BINARY[op](exprs[node[1]], sympy.Rational(repr(node[2]))))
     data = [references.value_at(e, names, point) for e in exprs]
     grads = references.gradient_at(exprs[-1], names, point)
     return data, grads

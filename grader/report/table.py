@@ -46,7 +46,7 @@ def grid(results: Sequence[SubmissionResult]) -> str:
     if len(order) > 1:
         return "\n\n".join(f"[{a}]\n" + grid([r for r in results if r.assignment == a]) for a in order)
     ids = [q.id for q in results[0].questions]
-    name_w = min(48, max(len(r.submission) for r in results))
+    name_w = min(48, max([10] + [len(r.submission) for r in results]))
     cols = [max(len(i), 6) for i in ids]
     header = f"{'submission':<{name_w}}  " + "  ".join(f"{i:>{w}}" for i, w in zip(ids, cols)) + "   total"
     lines = [header, "-" * len(header)]
