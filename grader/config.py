@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections.abc
 import dataclasses
 import difflib
+import re
 import enum
 import types
 import typing
@@ -134,12 +135,13 @@ def _plain(node: yaml.Node, trail: tuple[Any, ...], lines: dict[tuple[Any, ...],
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise ConfigError("merge keys (<<) are not supported; repeat the keys or use an "
+                                  "anchor for a whole value", line=key_node.start_mark.line + 1,
+                                  path=str(path))
             key = _plain(key_node, trail, {}, path)
             if not isinstance(key, str):
                 raise ConfigError(f"keys must be strings, got {key!r}", line=key_node.start_mark.line + 1,
-                                  path=str(path))
-            if key == "<<":
-                raise ConfigError("merge keys (<<) are not supported", line=key_node.start_mark.line + 1,
                                   path=str(path))
             if key in out:
                 raise ConfigError(f"duplicate key {key!r}", key=key, line=key_node.start_mark.line + 1,
@@ -148,7 +150,11 @@ def _plain(node: yaml.Node, trail: tuple[Any, ...], lines: dict[tuple[Any, ...],
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_plain(item, trail + (i,), lines, path) for i, item in enumerate(node.value)]
-    return yaml.SafeLoader(" ").construct_object(node, deep=True)
+    try:
+        return yaml.SafeLoader(" ").construct_object(node, deep=True)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"cannot read value: {exc}", line=node.start_mark.line + 1,
+                          path=str(path)) from None
 
 
 def _load_yaml(path: Path) -> tuple[Any, dict[tuple[Any, ...], int], str]:
@@ -246,8 +252,11 @@ def from_mapping(cls: type, data: Any, ctx: _Ctx) -> Any:
             raise ctx.error(f"missing required key {name!r}")
     try:
         obj = cls(**values)
-    except ValueError as exc:  # a Params class rejecting a combination of values
-        raise ctx.error(str(exc)) from None
+    except ValueError as exc:  # a Params class rejecting a value: point at the key it names first
+        message = str(exc)
+        named = [(m.start(), name) for name in values
+                 if (m := re.search(rf"\b{re.escape(name)}\b", message))]
+        raise (ctx.at(min(named)[1]) if named else ctx).error(message) from None
     return obj
 
 
