@@ -65,7 +65,7 @@ def test_a_small_valid_file(tmp_path):
      "has no part 'hiden'", 10, "hidden"),
     ("        credit: {published: 0.5, hidden: 0.5}", "        credit: {published: 0.5, hidden: 0.6}",
      "sum to 1", 10, None),
-    ('          expression: "x**2 + sin(y)"', '          expression: "x**2 + sin(z)"', "undeclared names: z", 11, None),
+    ('          expression: "x**2 + sin(y)"', '          expression: "x**2 + sin(z)"', "undeclared names: z", 13, None),
     ("          point: [1, 2]", "          point: [1, two]", "expected a number", 15, None),
     ("        points: 2", "        points: -1", "points must be positive", 8, None),
 ])
