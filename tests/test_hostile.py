@@ -279,3 +279,22 @@ def test_notebook_with_no_cells(grade, tmp_path):
 def test_unreadable_path_is_a_result(grade, tmp_path):
     result = grade(tmp_path / "missing.ipynb", **LIMITS)
     assert result.status == "rejected" and scores(result) == ZERO
+
+
+def test_created_kernel_user_cannot_see_grader_files(config, tmp_path):
+    """As root, the CLI's --create-user path makes a user; its kernel finds no solution to copy."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    import pwd
+
+    from grader.grade import GradeOptions, grade_notebook, protected_paths
+    from grader.users import kernel_identity
+
+    identity = kernel_identity("grader-test-kernel", create=True)
+    assert pwd.getpwnam("grader-test-kernel").pw_uid == identity.uid != 0
+    case = next(c for c in CASES if c.id == "reads-solutions-and-config")
+    path = variant(tmp_path / "cheat.ipynb", replace=case.replace)
+    result = grade_notebook(path, config.get("micrograd"), options=GradeOptions(
+        seed=1, identity=identity, hide=protected_paths(config)))
+    assert scores(result) == ZERO
+    assert not any("PermissionError" in n for n in result.notes), result.notes  # hidden, not just denied
