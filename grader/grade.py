@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import hashlib
@@ -114,11 +115,14 @@ async def grade_notebook_async(data: bytes, assignment: Assignment, *, name: str
     except Rejected as exc:
         return finish(questions=_all_zero(assignment, f"the notebook could not be graded: {exc.reason}"),
                       error=exc.reason)
-    try:
-        notes: list[str] = []
-        if not any(c.cell_type == "code" and c.source.strip() for c in nb.cells):
-            notes.append("the notebook has no code: nothing defined")
-        deadline = start + assignment.limits.submission_timeout
+    notes: list[str] = []
+    bugs: list[str] = []
+    if not any(c.cell_type == "code" and c.source.strip() for c in nb.cells):
+        notes.append("the notebook has no code: nothing defined")
+    deadline = start + assignment.limits.submission_timeout
+
+    async def run() -> tuple[tuple[QuestionResult, ...], tuple[CellReport, ...]]:
+        nonlocal kernel
         async with contextlib.AsyncExitStack() as stack:
             if kernel is None:
                 kernel = await stack.enter_async_context(
@@ -132,20 +136,39 @@ async def grade_notebook_async(data: bytes, assignment: Assignment, *, name: str
             checks = registry()
             questions = []
             for q in assignment.questions:
-                check = checks[q.kind]
-                probes = check.plan(q.params, rng)
-                observations = await _probe_question(kernel, probes, assignment.limits.probe_timeout)
-                questions.append(_with_visibility(q, check.judge(q, probes, observations)))
-            notes += _cell_notes(cells) + kernel.notes
+                try:
+                    check = checks[q.kind]
+                    probes = check.plan(q.params, rng)
+                    observations = await _probe_question(kernel, probes, assignment.limits.probe_timeout)
+                    questions.append(_with_visibility(q, check.judge(q, probes, observations)))
+                except GraderError:
+                    raise
+                except Exception:  # noqa: BLE001 -- a grader bug costs the student nothing
+                    bugs.append(f"{q.id}:\n{traceback.format_exc()}")
+                    questions += _all_zero(dataclasses.replace(assignment, questions=(q,)), _OUR_FAULT, True)
+            notes.extend(_cell_notes(cells) + kernel.notes)
             if kernel.broken:
                 notes.append(f"grading stopped early: {kernel.broken}")
-        return finish(questions=tuple(questions), cells=tuple(cells), notes=tuple(notes))
+        return tuple(questions), tuple(cells)
+
+    # The kernel enforces every limit itself; this watchdog only catches a grader that hangs.
+    hard_limit = assignment.limits.submission_timeout + assignment.limits.startup_timeout + 60
+    try:
+        questions, cells = await asyncio.wait_for(run(), hard_limit)
     except GraderError:
         raise
+    except asyncio.TimeoutError:
+        return finish(questions=_all_zero(assignment, _OUR_FAULT, True), notes=tuple(notes),
+                      internal_error=f"grading exceeded its hard limit of {hard_limit:.0f} s")
     except Exception:  # noqa: BLE001 -- a grader bug: reported as ours, never scored as the student's
-        return finish(questions=_all_zero(assignment, "the grader failed on this submission (not "
-                                          "your fault); your instructor will regrade it", True),
+        return finish(questions=_all_zero(assignment, _OUR_FAULT, True), notes=tuple(notes),
                       internal_error=traceback.format_exc())
+    return finish(questions=questions, cells=cells, notes=tuple(notes),
+                  internal_error="\n".join(bugs) or None)
+
+
+_OUR_FAULT = ("the grader failed on this question (not your fault); your instructor has been told "
+              "and will regrade it")
 
 
 def grade_notebook(path: Path, assignment: Assignment, *, options: GradeOptions = GradeOptions(),

@@ -192,3 +192,19 @@ def test_patched_json_math_builtins_and_stdout_change_no_verdict(grade, tmp_path
     assert scores(grade(sabotaged, cell_timeout=6)) == scores(honest) == {
         **FULL, "q1_gradf": 0.8, "q3_symmetric_diff": 0.0}
     assert scores(grade(right_but_patched, cell_timeout=6)) == FULL
+
+
+def test_a_grader_bug_is_reported_as_ours_and_costs_one_question(config, monkeypatch):
+    from grader.checks import finite_difference
+    from grader.grade import GradeOptions, grade_notebook
+
+    def broken_judge(*args, **kwargs):
+        raise ZeroDivisionError("a bug in the grader")
+
+    monkeypatch.setattr(finite_difference, "judge", broken_judge)
+    result = grade_notebook(solution_path(), config.get("micrograd"), options=GradeOptions(seed=3))
+    assert "ZeroDivisionError: a bug in the grader" in result.internal_error
+    assert result.status == "grader_error"
+    assert scores(result) == {**FULL, "q2_forward_diff": 0.0, "q3_symmetric_diff": 0.0}
+    assert "not your fault" in question(result, "q2_forward_diff").message
+    assert question(result, "q2_forward_diff").status.value == "failed"
