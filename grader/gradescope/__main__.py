@@ -1,0 +1,43 @@
+"""``python -m grader.gradescope setup|run``: the two steps Gradescope's shell scripts call."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from ..errors import GraderError
+from ..users import DEFAULT_USER
+from .autograder import autograder_root, run
+from .provision import provision
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one step; the exit code is non-zero only when setup failed or no result could be written."""
+    parser = argparse.ArgumentParser(prog="python -m grader.gradescope", description=__doc__)
+    sub = parser.add_subparsers(dest="step", required=True)
+    setup = sub.add_parser("setup", help="from setup.sh: kernel user, locked source, smoke test")
+    setup.add_argument("--source", type=Path, required=True, help="the unpacked autograder.zip")
+    setup.add_argument("--kernel-user", default=DEFAULT_USER)
+    grade = sub.add_parser("run", help="from run_autograder: grade the submission, write results.json")
+    grade.add_argument("--root", type=Path, help="default: $AUTOGRADER_ROOT, else /autograder")
+    grade.add_argument("--assignment", help="default: the only assignment in source/assignments.yml")
+    grade.add_argument("--kernel-user", default=DEFAULT_USER)
+    grade.add_argument("--seed", type=int, help="seed for hidden inputs (default: fresh randomness)")
+    args = parser.parse_args(argv)
+    if args.step == "setup":
+        try:
+            for line in provision(args.source.resolve(), args.kernel_user):
+                print(f"grader setup: {line}")
+        except GraderError as exc:
+            print(f"grader setup: error: {exc}", file=sys.stderr)
+            return exc.exit_code
+        return 0
+    run(args.root or autograder_root(), kernel_user=args.kernel_user, assignment_id=args.assignment,
+        seed=args.seed)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
