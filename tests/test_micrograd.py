@@ -67,6 +67,7 @@ def test_hard_coded_gradf_loses_the_hidden_part(grade, tmp_path):
     q1 = question(grade(path), "q1_gradf")
     assert q1.score == pytest.approx(1.2)  # the published 40% only
     assert "5 of 5 hidden checks failed" in q1.message
+    assert "returns the same values at every point" in q1.message
 
 
 def test_sign_error_in_one_component(grade, tmp_path):

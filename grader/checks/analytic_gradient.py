@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import dataclass
 from typing import Mapping, Sequence
@@ -106,6 +107,12 @@ def judge(question: Question, probes: Sequence[Probe], observations: Sequence[Ob
             if all(ok):
                 return None
             return f"expected {fmt(expected)}, got {fmt(got)}"
-        results.append(hidden_part("hidden", question.points * question.credit["hidden"],
-                                   probes[1:], observations[1:], one, params.function))
+        hidden = hidden_part("hidden", question.points * question.credit["hidden"],
+                             probes[1:], observations[1:], one, params.function)
+        answers = [o.value for o in observations if o.ok]
+        if hidden.score < hidden.max_score and len(answers) > 2 and all(a == answers[0] for a in answers):
+            hidden = dataclasses.replace(hidden, message=hidden.message + (
+                f"; `{params.function}` returns the same values at every point: it must compute the "
+                f"gradient from its arguments, not return fixed numbers"))
+        results.append(hidden)
     return results
