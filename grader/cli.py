@@ -5,14 +5,18 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Sequence
 
 from . import __version__
+from .batch import Job, folder_jobs, run_batch
 from .config import Assignment, Config, load_config
 from .errors import GraderError, UsageError
-from .grade import GradeOptions, grade_notebook
+from .grade import GradeOptions, grade_notebook, protected_paths
+from .ids import Source
 from .report.gradescope import gradescope_results
+from .report.summary import batch_summary
 from .report.table import grid, result_table
 from .results import SubmissionResult, write_json_atomic
 from .submission import find_notebooks
@@ -75,6 +79,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", "-c", type=Path, help="assignments.yml (default: ./assignments.yml)")
     run.add_argument("--results", type=Path,
                      help="write Gradescope-format results JSON for the (single) submission here")
+    run.add_argument("--out", "-o", type=Path,
+                     help="batch mode: grade every submission under the paths (folders of notebooks "
+                          "or of per-student folders, or zips) into this folder: per-submission "
+                          "results and feedback, and grades.csv; finished results are reused")
+    run.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1,
+                     help="submissions graded at once (default: the number of cores)")
+    run.add_argument("--force", action="store_true", help="with --out: regrade every submission")
     run.add_argument("--seed", type=int, help="seed for hidden inputs (default: fresh randomness)")
     run.add_argument("--kernel-user", help="as root, run kernels as this user (default: grader-kernel, "
                                            "else nobody)")
@@ -82,52 +93,74 @@ def _parser() -> argparse.ArgumentParser:
                      help="create the kernel user if it does not exist (needs root)")
     check = sub.add_parser("check-config", help="validate assignments.yml and exit")
     check.add_argument("--config", "-c", type=Path)
-    build = sub.add_parser("build", help="build what a course platform needs")
-    targets = build.add_subparsers(dest="target", required=True)
-    gradescope = targets.add_parser("gradescope", help="a reproducible autograder.zip for Gradescope")
-    gradescope.add_argument("--assignment", "-a", help="assignment id (default: the only one)")
-    gradescope.add_argument("--config", "-c", type=Path, help="assignments.yml (default: ./assignments.yml)")
-    gradescope.add_argument("--output", "-o", type=Path, default=Path("autograder.zip"),
-                            help="where to write the zip (default: ./autograder.zip)")
     return parser
 
 
-def _build(args: argparse.Namespace) -> int:
-    from .gradescope.build import build_gradescope_zip  # pip and templates: only this command
+def _batch(args: argparse.Namespace, config: Config, options: GradeOptions) -> int:
+    if not args.paths:
+        raise UsageError("--out needs the submissions: a folder or a .zip")
+    if args.results:
+        raise UsageError("--results is for one submission; --out writes results for each")
+    jobs, warnings = folder_jobs(config, args.paths, args.assignment)
+    if not jobs:
+        raise UsageError(f"no submissions found under {', '.join(map(str, args.paths))}")
+    for warning in warnings:
+        print(f"grader: note: {warning}", file=sys.stderr)
+    report = run_batch(jobs, options=options, config_digest=config.digest, out=args.out,
+                       workers=args.jobs, force=args.force)
+    print(batch_summary([(o.job.source.id, o.result) for o in report.outcomes]))
+    print(f"\nresults: {args.out / 'submissions'}/<id>/  gradebook: {args.out / 'grades.csv'}")
+    return _exit_code([o.result for o in report.outcomes], report.interrupted)
 
-    report = build_gradescope_zip(args.config or default_config_path(), args.output, args.assignment)
-    print(f"wrote {report.path} ({report.size / 1024:.0f} KiB, assignment {report.assignment}): "
-          f"{', '.join(report.entries)}")
-    return EXIT_OK
+
+def _exit_code(results: Sequence[SubmissionResult], interrupted: bool = False) -> int:
+    failed = [r for r in results if r.internal_error]
+    for r in failed:
+        print(f"grader error on {r.submission}:\n{r.internal_error}", file=sys.stderr)
+    if interrupted:
+        print("grader: interrupted; run the same command again to finish", file=sys.stderr)
+        return 130
+    return EXIT_INTERNAL if failed else EXIT_OK
 
 
 def _run(args: argparse.Namespace) -> int:
     config = load_config(args.config or default_config_path())
-    paths = find_notebooks(args.paths) if args.paths else demo_paths(config)
-    if not paths:
-        raise UsageError("no notebooks found" + (f" under {', '.join(map(str, args.paths))}" if args.paths else ""))
     for path in args.paths:
         if not path.exists():
             raise UsageError(f"no such file or folder: {path}")
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    extra = [args.results.parent] if args.results else []
+    if args.out is not None:  # kernels see neither the results nor the other submissions
+        args.out.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.gettempdir()).resolve()  # where kernels live: never hidden from them
+        extra += [p for p in (args.out, *args.paths) if p.resolve() not in (tmp, *tmp.parents)]
+    options = GradeOptions(seed=args.seed,
+                           identity=kernel_identity(args.kernel_user, create=args.create_user),
+                           hide=protected_paths(config, *extra))
+    if args.out is not None:
+        return _batch(args, config, options)
+    paths = find_notebooks(args.paths) if args.paths else demo_paths(config)
+    if not paths:
+        raise UsageError("no notebooks found" + (f" under {', '.join(map(str, args.paths))}" if args.paths else ""))
     if args.results and len(paths) != 1:
         raise UsageError(f"--results writes one submission's results; {len(paths)} notebooks were given")
-    options = GradeOptions(seed=args.seed,
-                           identity=kernel_identity(args.kernel_user, create=args.create_user))
-    results: list[SubmissionResult] = []
-    for path in paths:
-        assignment = choose_assignment(config, path, args.assignment)
-        result = grade_notebook(path, assignment, options=options, config_digest=config.digest,
-                                name=display_name(path))
-        results.append(result)
-        print(result_table(result), end="\n\n", flush=True)
-    if len(results) > 1:
+    if len(paths) > 1:
+        jobs = [Job(Source(display_name(p), display_name(p), p),
+                    choose_assignment(config, p, args.assignment)) for p in paths]
+        report = run_batch(jobs, options=options, config_digest=config.digest, workers=args.jobs)
+        results = [o.result for o in report.outcomes]
+        for result in results:
+            print(result_table(result), end="\n\n")
         print(grid(results))
+        return _exit_code(results, report.interrupted)
+    (path,) = paths
+    result = grade_notebook(path, choose_assignment(config, path, args.assignment), options=options,
+                            config_digest=config.digest, name=display_name(path))
+    print(result_table(result), end="\n\n", flush=True)
     if args.results:
-        write_json_atomic(args.results, gradescope_results(results[0]))
-    failed = [r for r in results if r.internal_error]
-    for r in failed:
-        print(f"grader error on {r.submission}:\n{r.internal_error}", file=sys.stderr)
-    return EXIT_INTERNAL if failed else EXIT_OK
+        write_json_atomic(args.results, gradescope_results(result))
+    return _exit_code([result])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -136,8 +169,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args)
-        if args.command == "build":
-            return _build(args)
         if args.command == "check-config":
             config = load_config(args.config or default_config_path())
             for a in config.assignments.values():

@@ -1,0 +1,352 @@
+"""Grade many submissions at once: concurrent kernels, pre-started; progress; resumable output.
+
+One process runs ``jobs`` asyncio workers. Each worker grades one submission at a time in a fresh
+kernel of its own, and starts the kernel for its next submission while grading the current one,
+so that no submission waits for a kernel to start. With an output folder every result is written
+atomically the moment it is done, and a result whose key (notebook bytes, config, grader version)
+is current is not graded again; ``grades.csv`` is always rebuilt from the per-submission results.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence, TextIO
+
+from .config import Assignment, Config, Limits
+from .errors import GraderError, KernelStartError, UsageError
+from .grade import GradeOptions, grade_notebook_async, rejected_result, result_key
+from .ids import Source, discover
+from .kernel import Kernel, kill_strays
+from .report.feedback import feedback_markdown
+from .report.gradebook import gradebook_csv
+from .report.gradescope import gradescope_results
+from .report.progress import Progress
+from .results import SubmissionResult, write_json_atomic, write_text_atomic
+from .submission import Rejected, parse_notebook
+
+
+@dataclass(frozen=True)
+class Job:
+    """One submission to grade, and the assignment to grade it against."""
+
+    source: Source
+    assignment: Assignment
+
+
+@dataclass
+class Outcome:
+    """A job's result, and whether it was reused from an earlier run instead of graded now."""
+
+    job: Job
+    result: SubmissionResult
+    skipped: bool = False
+
+
+@dataclass
+class BatchReport:
+    """Everything a batch produced, in the order the jobs were given."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def graded(self) -> int:
+        return sum(not o.skipped for o in self.outcomes)
+
+
+class Store:
+    """The output folder: per-submission results, ``grades.csv``, a lock, live kernel tokens."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.state = self.root / ".grader"
+        self.kernels = self.state / "kernels"
+        self._lock: int | None = None
+
+    def folder(self, sid: str) -> Path:
+        return self.root / "submissions" / sid
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[Store]:
+        """Hold the folder's lock (one batch per folder); reap kernels a killed batch left behind."""
+        self.kernels.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.state / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise UsageError(f"another grader batch is writing to {self.root}") from None
+            for token_file in self.kernels.iterdir():
+                kill_strays(token_file.name)
+                token_file.unlink(missing_ok=True)
+            for partial in self.root.glob("submissions/*/.*.tmp"):  # a write cut short by kill -9
+                partial.unlink(missing_ok=True)
+            yield self
+        finally:
+            os.close(fd)
+
+    def kernel_started(self, token: str) -> None:
+        (self.kernels / token).touch()
+
+    def kernel_stopped(self, token: str) -> None:
+        (self.kernels / token).unlink(missing_ok=True)
+
+    def current(self, sid: str, key: dict[str, str]) -> SubmissionResult | None:
+        """The stored result for ``sid`` if it was graded from exactly this key, else None."""
+        try:
+            record = json.loads((self.folder(sid) / "result.json").read_text(encoding="utf-8"))
+            result = SubmissionResult.from_dict(record["result"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if result.key != key or result.internal_error is not None:
+            return None
+        if not all((self.folder(sid) / name).is_file() for name in ("results.json", "feedback.md")):
+            self.save(sid, record.get("file", result.submission), result)  # reports from the record
+        return result
+
+    def save(self, sid: str, file: str, result: SubmissionResult) -> None:
+        """Write the reports, then the record that marks the submission done (each atomically)."""
+        folder = self.folder(sid)
+        write_json_atomic(folder / "results.json", gradescope_results(result))
+        write_text_atomic(folder / "feedback.md", feedback_markdown(result))
+        write_json_atomic(folder / "result.json", {"id": sid, "file": file, "result": result.to_dict()})
+
+    def write_gradebook(self, question_ids: Sequence[str],
+                        rows: Sequence[tuple[str, str, SubmissionResult | None]]) -> Path:
+        path = self.root / "grades.csv"
+        write_text_atomic(path, gradebook_csv(question_ids, rows))
+        return path
+
+
+def _key(job: Job, data: bytes, config_digest: str) -> dict[str, str]:
+    return result_key(data, job.assignment, config_digest)
+
+
+def pick_assignment(config: Config, names: Iterable[str], explicit: str | None) -> Assignment:
+    """The assignment named, the only one, or the one every recognisable file name points at."""
+    if explicit is not None or len(config.assignments) == 1:
+        return config.get(explicit)
+    stems = {a.id: Path(a.notebook).stem.lower() for a in config.assignments.values()}
+    seen = {aid for name in names for aid, stem in stems.items() if stem in name.lower()}
+    if len(seen) == 1:
+        return config.assignments[seen.pop()]
+    raise UsageError("cannot tell which assignment these submissions are for; pass --assignment "
+                     f"({', '.join(config.assignments)})")
+
+
+def folder_jobs(config: Config, roots: Sequence[Path], explicit: str | None
+                ) -> tuple[list[Job], list[str]]:
+    """One job per student found under ``roots`` (folders, zips, notebooks), and any warnings."""
+    try:
+        sources, _ = discover(roots)
+        assignment = pick_assignment(config, [s.name for s in sources], explicit)
+        sources, warnings = discover(roots, prefer=Path(assignment.notebook).stem)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return [Job(s, assignment) for s in sources], warnings
+
+
+class _Batch:
+    def __init__(self, jobs: Sequence[Job], *, options: GradeOptions, config_digest: str,
+                 store: Store | None, workers: int, progress: Progress) -> None:
+        self.options, self.digest, self.store = options, config_digest, store
+        self.queue: collections.deque[tuple[int, Job]] = collections.deque(enumerate(jobs))
+        self.workers = max(1, workers)
+        self.progress = progress
+        self.results: dict[int, SubmissionResult] = {}
+        self.closing: set[asyncio.Task[None]] = set()
+
+    # ---------------------------------------------------------------- kernels
+
+    async def _start(self, limits: Limits) -> Kernel:
+        kernel = Kernel(None, limits, identity=self.options.identity, hide=self.options.hide)
+        if self.store is not None:
+            self.store.kernel_started(kernel.token)
+        try:
+            await kernel.__aenter__()
+        except BaseException:
+            if self.store is not None:
+                self.store.kernel_stopped(kernel.token)
+            raise
+        return kernel
+
+    async def _close(self, kernel: Kernel) -> None:
+        try:
+            await kernel.close()
+        finally:
+            if self.store is not None:
+                self.store.kernel_stopped(kernel.token)
+
+    def _close_later(self, kernel: Kernel) -> None:
+        task = asyncio.ensure_future(self._close(kernel))
+        self.closing.add(task)
+        task.add_done_callback(self.closing.discard)
+
+    async def _take(self, pending: asyncio.Task[Kernel], limits: Limits) -> Kernel:
+        """The pre-started kernel if it matches ``limits`` and started; else one started now."""
+        try:
+            kernel = await pending
+        except KernelStartError:
+            return await self._start(limits)  # once more; a second failure ends the batch
+        if kernel.limits != limits:
+            self._close_later(kernel)
+            return await self._start(limits)
+        return kernel
+
+    # ---------------------------------------------------------------- grading
+
+    async def _grade(self, job: Job, data: bytes, kernel: Kernel | None) -> SubmissionResult:
+        try:
+            return await grade_notebook_async(data, job.assignment, name=job.source.name,
+                                              options=self.options, config_digest=self.digest,
+                                              kernel=kernel)
+        except KernelStartError as exc:  # a restart after the student's code broke the kernel
+            result = rejected_result(job.assignment, job.source.name, "the grader could not "
+                                     "restart the kernel", data=data, config_digest=self.digest)
+            return replace(result, error=None, internal_error=f"KernelStartError: {exc}")
+
+    async def _worker(self) -> None:
+        pending: asyncio.Task[Kernel] | None = None
+        try:
+            while self.queue:
+                index, job = self.queue.popleft()
+                source = job.source
+                kernel: Kernel | None = None
+                try:
+                    data = source.read()
+                    parse_notebook(data)
+                except Rejected:
+                    pass  # graded (and rejected) below without a kernel
+                except Exception as exc:  # noqa: BLE001 -- unreadable file or zip member
+                    reason = f"the file could not be read ({exc})"
+                    self._finish(index, job, rejected_result(job.assignment, source.name, reason,
+                                                             config_digest=self.digest))
+                    continue
+                else:
+                    limits = job.assignment.limits
+                    if pending is None:
+                        pending = asyncio.ensure_future(self._start(limits))
+                    kernel = await self._take(pending, limits)
+                    pending = None
+                    if self.queue:  # the next submission's kernel starts while this one is graded
+                        pending = asyncio.ensure_future(self._start(self.queue[0][1].assignment.limits))
+                try:
+                    result = await self._grade(job, data, kernel)
+                finally:
+                    if kernel is not None:
+                        self._close_later(kernel)
+                self._finish(index, job, result)
+        finally:
+            if pending is not None:
+                pending.cancel()
+                with contextlib.suppress(BaseException):
+                    self._close_later(await pending)
+
+    def _finish(self, index: int, job: Job, result: SubmissionResult) -> None:
+        if self.store is not None:
+            self.store.save(job.source.id, job.source.name, result)
+        self.results[index] = result
+        self.progress.finish_one(job.source.id, result)
+
+    async def run(self) -> bool:
+        """Grade every queued job; True when interrupted (SIGINT or SIGTERM)."""
+        loop = asyncio.get_running_loop()
+        me = asyncio.current_task()
+        assert me is not None
+        workers = [asyncio.ensure_future(self._worker()) for _ in range(self.workers)]
+        interrupted = False
+
+        def stop() -> None:
+            nonlocal interrupted
+            interrupted = True
+            me.cancel()
+
+        handled = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, stop)
+                handled.append(sig)
+        ticker = asyncio.ensure_future(self._tick())
+        try:
+            await asyncio.gather(*workers)
+        except asyncio.CancelledError:
+            if not interrupted:
+                raise
+        finally:
+            ticker.cancel()
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            while self.closing:
+                await asyncio.gather(*list(self.closing), return_exceptions=True)
+            for sig in handled:
+                loop.remove_signal_handler(sig)
+        return interrupted
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self.progress.redraw()
+
+
+def run_batch(jobs: Sequence[Job], *, options: GradeOptions = GradeOptions(), config_digest: str = "",
+              out: Path | None = None, workers: int | None = None, force: bool = False,
+              stream: TextIO | None = None, live: bool | None = None) -> BatchReport:
+    """Grade ``jobs``; with ``out``, write and reuse per-submission results and ``grades.csv``."""
+    store = Store(out) if out is not None else None
+    stream = stream if stream is not None else sys.stderr
+    live = stream.isatty() if live is None else live
+    with store.locked() if store is not None else contextlib.nullcontext():
+        done: dict[int, Outcome] = {}
+        todo: list[tuple[int, Job]] = []
+        for index, job in enumerate(jobs):
+            if job.source.missing is not None:
+                result = rejected_result(job.assignment, job.source.name, job.source.missing,
+                                         config_digest=config_digest)
+                if store is not None:
+                    store.save(job.source.id, job.source.name, result)
+                done[index] = Outcome(job, result, skipped=True)
+                continue
+            if store is not None and not force:
+                try:
+                    key = _key(job, job.source.read(), config_digest)
+                except Exception:  # noqa: BLE001 -- unreadable: graded (as rejected) below
+                    key = {}
+                previous = store.current(job.source.id, key) if key else None
+                if previous is not None:
+                    done[index] = Outcome(job, previous, skipped=True)
+                    continue
+            todo.append((index, job))
+        progress = Progress(stream, len(todo), live=live)
+        reused = sum(job.source.missing is None for job in (o.job for o in done.values()))
+        if reused:
+            progress.log(f"{reused} of {len(jobs)} submissions already graded "
+                         f"(unchanged since; --force regrades them)")
+        batch = _Batch([job for _, job in todo], options=options, config_digest=config_digest,
+                       store=store, workers=min(workers or os.cpu_count() or 1, max(1, len(todo))),
+                       progress=progress)
+        interrupted = False
+        if todo:
+            interrupted = asyncio.run(batch.run())
+        progress.close()
+        for (index, job), i in zip(todo, range(len(todo))):
+            if i in batch.results:
+                done[index] = Outcome(job, batch.results[i])
+        report = BatchReport([done[i] for i in sorted(done)], interrupted)
+        if store is not None and jobs:
+            by_index = {i: o.result for i, o in done.items()}
+            rows = [(job.source.id, job.source.name, by_index.get(i)) for i, job in enumerate(jobs)]
+            store.write_gradebook([q.id for q in jobs[0].assignment.questions], rows)
+    return report
+
+
+__all__ = ["BatchReport", "Job", "Outcome", "Store", "folder_jobs", "pick_assignment", "run_batch"]

@@ -1,0 +1,172 @@
+"""Which submissions a folder or zip holds, and whose: student ids from LMS download names.
+
+Layouts: a folder of notebooks (one per student, the id from the file name), a folder of
+per-student folders (the id from the folder name), or a ``.zip`` of either. Notebooks are read
+lazily, straight from the zip when there is one (nothing is extracted).
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Callable, Iterable, Sequence
+
+# Canvas: "lastnamefirstname_12345_67890_notebook.ipynb", with "_LATE" after the name when late.
+_CANVAS = re.compile(r"^[^_]+(?:_late)?_(?P<id>\d+)_\d+_.+$", re.IGNORECASE)
+# Moodle: "Jane Doe_12345_assignsubmission_file_" (a folder) or "..._assignsubmission_file_x.ipynb".
+_MOODLE = re.compile(r"^.+?_(?P<id>\d+)_assignsubmission_", re.IGNORECASE)
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_id(text: str) -> str:
+    """``text`` made safe as a file name and a CSV cell: letters, digits, ``.``, ``_``, ``-``."""
+    cleaned = _UNSAFE.sub("_", text.strip()).strip("._-")
+    return cleaned[:80] or "submission"
+
+
+def student_id(name: str) -> str:
+    """The student id in one path component: an LMS download name's number, else the name itself.
+
+    ``lastname_12345_67890_micrograd_exercises.ipynb`` gives ``12345``; ``alice.ipynb`` gives
+    ``alice``; a per-student folder ``bob`` gives ``bob``.
+    """
+    stem = name[:-len(".ipynb")] if name.lower().endswith(".ipynb") else name
+    for pattern in (_MOODLE, _CANVAS):
+        match = pattern.match(stem)
+        if match:
+            return match.group("id")
+    return safe_id(stem)
+
+
+@dataclass(frozen=True)
+class Source:
+    """One student's submission: where its notebook is, or why there is none."""
+
+    id: str
+    name: str                      # shown to people: path under the root, or ``archive.zip:member``
+    path: Path | None = None       # the notebook file, or the zip archive holding it
+    member: str | None = None      # the notebook's name inside ``path`` when that is a zip
+    missing: str | None = None     # why this submission has no notebook to grade
+
+    def read(self) -> bytes:
+        """The notebook's bytes (OSError, zipfile.BadZipFile or KeyError when unreadable)."""
+        if self.path is None:
+            return b""
+        if self.member is None:
+            return self.path.read_bytes()
+        with zipfile.ZipFile(self.path) as archive:
+            return archive.read(self.member)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    parts: tuple[str, ...]   # path under the root
+    mtime: float
+    source: Callable[[str, str], Source]
+
+
+def _ignored(parts: Sequence[str]) -> bool:
+    return any(p.startswith(".") or p in ("__MACOSX", "__pycache__", ".ipynb_checkpoints")
+               for p in parts)
+
+
+def _folder_entries(root: Path) -> list[_Entry]:
+    entries = []
+    for path in sorted(root.rglob("*")):
+        parts = path.relative_to(root).parts
+        if _ignored(parts) or not path.is_file():
+            continue
+        entries.append(_Entry(parts, path.stat().st_mtime,
+                              lambda sid, name, path=path: Source(sid, name, path)))
+    return entries
+
+
+def _zip_entries(archive: Path) -> list[_Entry]:
+    entries = []
+    with zipfile.ZipFile(archive) as zf:
+        for info in zf.infolist():
+            parts = PurePosixPath(info.filename.replace("\\", "/")).parts
+            if info.is_dir() or not parts or _ignored(parts) or ".." in parts or parts[0] == "/":
+                continue
+            stamp = float("%04d%02d%02d%02d%02d%02d" % info.date_time)  # orders like a date
+            entries.append(_Entry(parts, stamp,
+                                  lambda sid, name, m=info.filename: Source(sid, name, archive, m)))
+    top = {e.parts[0] for e in entries if len(e.parts) > 1}
+    if len(top) == 1 and all(len(e.parts) > 1 for e in entries):
+        # A zipped folder of submissions: drop the wrapping folder, unless it is one student's.
+        (wrapper,) = top
+        children = {e.parts[1] for e in entries}
+        folders = {e.parts[1] for e in entries if len(e.parts) > 2}
+        notebooks = [e for e in entries if len(e.parts) == 2 and _is_notebook(e.parts)]
+        if wrapper == archive.stem or len(folders) >= 2 or len(notebooks) >= 2 and len(children) >= 2:
+            entries = [_Entry(e.parts[1:], e.mtime, e.source) for e in entries]
+    return entries
+
+
+def _is_notebook(parts: Sequence[str]) -> bool:
+    return parts[-1].lower().endswith(".ipynb")
+
+
+def _best(entries: Sequence[_Entry], prefer: str | None) -> _Entry:
+    """The notebook to grade among several: the assignment's name first, then the newest."""
+    def rank(e: _Entry) -> tuple[bool, float, int, str]:
+        named = bool(prefer) and prefer.lower() in e.parts[-1].lower()  # type: ignore[union-attr]
+        return (named, e.mtime, -len(e.parts), "/".join(e.parts))
+    return max(entries, key=rank)
+
+
+def discover(roots: Iterable[Path], prefer: str | None = None) -> tuple[list[Source], list[str]]:
+    """The submissions under ``roots`` (folders, zips or notebooks), one per student id, sorted.
+
+    ``prefer`` (the assignment's notebook stem) picks the notebook to grade when a student has
+    several. Returns the sources and warnings about files that were left out.
+    """
+    candidates: dict[str, list[tuple[_Entry, str]]] = {}
+    empty: dict[str, tuple[str, list[str]]] = {}
+    warnings: list[str] = []
+    for root in roots:
+        root = Path(root)
+        if root.is_dir():
+            entries, label = _folder_entries(root), ""
+        elif root.suffix.lower() == ".zip":
+            try:
+                entries, label = _zip_entries(root), f"{root.name}:"
+            except (OSError, zipfile.BadZipFile) as exc:
+                raise ValueError(f"{root} is not a readable zip archive ({exc})") from None
+        else:
+            entries = [_Entry((root.name,), 0.0, lambda sid, name, p=root: Source(sid, name, p))]
+            label = "" if root.parent == Path(".") else f"{root.parent}/"
+        folders: dict[str, list[_Entry]] = {}
+        for e in entries:
+            if len(e.parts) == 1:
+                if _is_notebook(e.parts):
+                    candidates.setdefault(student_id(e.parts[0]), []).append((e, label))
+            else:
+                folders.setdefault(e.parts[0], []).append(e)
+        for folder, inside in folders.items():
+            sid = student_id(folder)
+            notebooks = [e for e in inside if _is_notebook(e.parts)]
+            if notebooks:
+                candidates.setdefault(sid, []).extend((e, label) for e in notebooks)
+            else:
+                empty[sid] = (label + folder, ["/".join(e.parts[1:]) for e in inside])
+    sources = []
+    for sid, found in candidates.items():
+        best = _best([e for e, _ in found], prefer)
+        label = next(lab for e, lab in found if e is best)
+        sources.append(best.source(sid, label + "/".join(best.parts)))
+        others = [lab + "/".join(e.parts) for e, lab in found if e is not best]
+        if others:
+            warnings.append(f"{sid}: grading {label + '/'.join(best.parts)}; also found "
+                            f"{', '.join(others[:3])}" + (" …" if len(others) > 3 else ""))
+    for sid, (name, files) in empty.items():
+        if sid not in candidates:
+            listed = ", ".join(files[:3]) + (" …" if len(files) > 3 else "")
+            sources.append(Source(sid, name, missing=f"no .ipynb notebook in the submission "
+                                                     f"(found: {listed})"))
+    return sorted(sources, key=lambda s: s.id), warnings
+
+
+__all__ = ["Source", "discover", "safe_id", "student_id"]

@@ -1,0 +1,77 @@
+"""Batch progress: a live bar on a terminal, one plain line per submission otherwise."""
+
+from __future__ import annotations
+
+import time
+from typing import TextIO
+
+from ..results import SubmissionResult
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(max(0.0, seconds) + 0.5)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+class Progress:
+    """Counts done, failed (rejected or grader error) and remaining; rate and ETA from this run."""
+
+    def __init__(self, stream: TextIO, total: int, *, live: bool, width: int = 30) -> None:
+        self.stream, self.total, self.live, self.width = stream, total, live, width
+        self.done = self.failed = 0
+        self.start = time.monotonic()
+        self._shown = 0.0
+
+    @property
+    def finished(self) -> int:
+        return self.done + self.failed
+
+    def status(self) -> str:
+        elapsed = time.monotonic() - self.start
+        rate = self.finished / elapsed if elapsed > 0 else 0.0
+        left = self.total - self.finished
+        eta = _clock(left / rate) if rate > 0 else "--:--:--"
+        return (f"{self.finished}/{self.total}  done {self.done}  failed {self.failed}  "
+                f"remaining {left}  {rate:.2f}/s  elapsed {_clock(elapsed)}  ETA {eta}")
+
+    def log(self, message: str) -> None:
+        """A line of its own (above the bar on a terminal)."""
+        if self.live:
+            self.stream.write("\r\x1b[2K")
+        self.stream.write(message + "\n")
+        self.redraw(force=True)
+
+    def redraw(self, force: bool = False) -> None:
+        if not self.live or (not force and time.monotonic() - self._shown < 0.2):
+            return
+        self._shown = time.monotonic()
+        filled = self.width * self.finished // max(1, self.total)
+        bar = "#" * filled + "-" * (self.width - filled)
+        self.stream.write(f"\r\x1b[2K[{bar}] {self.status()}")
+        self.stream.flush()
+
+    def finish_one(self, sid: str, result: SubmissionResult) -> None:
+        if result.status == "graded":
+            self.done += 1
+        else:
+            self.failed += 1
+        if self.live:
+            if result.status != "graded":
+                self.log(f"{sid}: {result.status}: {result.error or 'grader error'}")
+            self.redraw(force=True)
+        else:
+            extra = "" if result.status == "graded" else f"  [{result.status}] {result.error or ''}"
+            self.stream.write(f"[{self.finished}/{self.total}] {sid}  {result.score:g}/"
+                              f"{result.max_score:g}  {result.execution_time:.1f} s{extra}\n")
+            self.stream.flush()
+
+    def close(self) -> None:
+        if self.live:
+            self.redraw(force=True)
+            self.stream.write("\n")
+        self.stream.write(f"graded {self.finished} of {self.total} in "
+                          f"{_clock(time.monotonic() - self.start)}\n")
+        self.stream.flush()
+
+
+__all__ = ["Progress"]
