@@ -93,7 +93,23 @@ def _parser() -> argparse.ArgumentParser:
                      help="create the kernel user if it does not exist (needs root)")
     check = sub.add_parser("check-config", help="validate assignments.yml and exit")
     check.add_argument("--config", "-c", type=Path)
+    build = sub.add_parser("build", help="build what a course platform needs")
+    targets = build.add_subparsers(dest="target", required=True)
+    gradescope = targets.add_parser("gradescope", help="a reproducible autograder.zip for Gradescope")
+    gradescope.add_argument("--assignment", "-a", help="assignment id (default: the only one)")
+    gradescope.add_argument("--config", "-c", type=Path, help="assignments.yml (default: ./assignments.yml)")
+    gradescope.add_argument("--output", "-o", type=Path, default=Path("autograder.zip"),
+                            help="where to write the zip (default: ./autograder.zip)")
     return parser
+
+
+def _build(args: argparse.Namespace) -> int:
+    from .gradescope.build import build_gradescope_zip  # pip and templates: only this command
+
+    report = build_gradescope_zip(args.config or default_config_path(), args.output, args.assignment)
+    print(f"wrote {report.path} ({report.size / 1024:.0f} KiB, assignment {report.assignment}): "
+          f"{', '.join(report.entries)}")
+    return EXIT_OK
 
 
 def _batch(args: argparse.Namespace, config: Config, options: GradeOptions) -> int:
@@ -169,6 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args)
+        if args.command == "build":
+            return _build(args)
         if args.command == "check-config":
             config = load_config(args.config or default_config_path())
             for a in config.assignments.values():
