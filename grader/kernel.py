@@ -175,8 +175,10 @@ class Kernel:
             spec.update(uid=self.identity.uid, gid=self.identity.gid,
                         own=[str(self.runtime / "connection.json")])
         encoded = base64.urlsafe_b64encode(json.dumps(spec).encode()).decode()
-        return [sys.executable, "-m", "grader.sandbox", encoded, "--", sys.executable, "-m",
-                "ipykernel_launcher", "-f", "{connection_file}",
+        # -I: the launcher runs as root in the student's working folder, so that folder (where
+        # the notebook may have written a grader/sandbox.py) must never be on its sys.path.
+        return [sys.executable, "-I", "-m", "grader.sandbox", encoded, "--", sys.executable, "-I",
+                "-m", "ipykernel_launcher", "-f", "{connection_file}",
                 "--HistoryManager.hist_file=:memory:", "--IPKernelApp.capture_fd_output=False"]
 
     async def _start(self) -> None:

@@ -298,3 +298,19 @@ def test_created_kernel_user_cannot_see_grader_files(config, tmp_path):
         seed=1, identity=identity, hide=protected_paths(config)))
     assert scores(result) == ZERO
     assert not any("PermissionError" in n for n in result.notes), result.notes  # hidden, not just denied
+
+
+def test_files_written_in_the_working_folder_never_run_as_the_grader(grade, tmp_path):
+    """A notebook plants modules named like the grader's launcher and the kernel, then crashes the
+    kernel so that it is restarted from that folder: neither planted file may run."""
+    canary = tmp_path / "planted-code-ran"
+    payload = f"open({str(canary)!r}, 'w').write('ran')\n"
+    plant = (f"import os\npayload = {payload!r}\n"
+             "for name in ['grader/__init__.py', 'grader/sandbox.py', 'ipykernel_launcher.py']:\n"
+             "    os.makedirs(os.path.dirname(name) or '.', exist_ok=True)\n"
+             "    open(name, 'w').write(payload)\n"
+             "os._exit(1)")
+    result = grade(variant(tmp_path / "plant.ipynb", append=[plant]), **LIMITS)
+    assert scores(result) == FULL
+    assert any("killed the kernel" in n for n in result.notes), result.notes
+    assert not canary.exists()
