@@ -37,7 +37,7 @@ def default_config_path() -> Path:
 
 
 def choose_assignment(config: Config, notebook: Path, explicit: str | None) -> Assignment:
-    """The assignment named on the command line, the only one, or the one whose notebook name matches."""
+    """The assignment named on the command line, the only one, or the one the file or its folder names."""
     if explicit is not None or len(config.assignments) == 1:
         return config.get(explicit)
     name = notebook.name.lower()
@@ -46,6 +46,9 @@ def choose_assignment(config: Config, notebook: Path, explicit: str | None) -> A
         matches = [a for a in config.assignments.values()
                    if notebook.resolve() in {a.exercise and a.exercise.resolve(),
                                              a.solution and a.solution.resolve()}]
+    if not matches:  # a folder named after the assignment, e.g. submissions/micrograd/alice.ipynb
+        folders = {part.lower() for part in notebook.resolve().parent.parts}
+        matches = [a for a in config.assignments.values() if a.id.lower() in folders]
     if len(matches) == 1:
         return matches[0]
     raise UsageError(f"cannot tell which assignment {notebook} is for; pass --assignment "
@@ -91,6 +94,11 @@ def _parser() -> argparse.ArgumentParser:
                                            "else nobody)")
     run.add_argument("--create-user", action="store_true",
                      help="create the kernel user if it does not exist (needs root)")
+    doctor = sub.add_parser("sandbox-check", help="check (as root) that the kernel user can run this Python")
+    doctor.add_argument("--kernel-user", help="the user kernels run as (default: grader-kernel, else nobody)")
+    doctor.add_argument("--create-user", action="store_true", help="create the kernel user if missing")
+    doctor.add_argument("--fix", action="store_true",
+                        help="add o+x (traversal only) to folders on the way to this Python")
     check = sub.add_parser("check-config", help="validate assignments.yml and exit")
     check.add_argument("--config", "-c", type=Path)
     build = sub.add_parser("build", help="build what a course platform needs")
@@ -179,6 +187,17 @@ def _run(args: argparse.Namespace) -> int:
     return _exit_code([result])
 
 
+def _sandbox_check(args: argparse.Namespace) -> int:
+    if os.geteuid() != 0:
+        print("not root: kernels run as the grader's own user; nothing to check")
+        return EXIT_OK
+    identity = kernel_identity(args.kernel_user, create=args.create_user, fix=args.fix)
+    if identity is None:  # not reached as root; kept for type checkers
+        return EXIT_OK
+    print(f"kernels run as {identity.name} (uid {identity.uid}) and can start {sys.executable}")
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``grader`` command; returns the exit code."""
     args = _parser().parse_args(argv)
@@ -187,6 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args)
         if args.command == "build":
             return _build(args)
+        if args.command == "sandbox-check":
+            return _sandbox_check(args)
         if args.command == "check-config":
             config = load_config(args.config or default_config_path())
             for a in config.assignments.values():
