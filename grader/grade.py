@@ -7,6 +7,8 @@ import contextlib
 import dataclasses
 import hashlib
 import random
+import sys
+import tempfile
 import time
 import traceback
 from dataclasses import dataclass
@@ -40,7 +42,14 @@ def protected_paths(config: Config, *extra: Path) -> tuple[str, ...]:
     root = config.path.parent
     paths = [config.path, root / "solutions", root / ".git", Path(__file__).resolve().parent, *extra]
     paths += [a.solution for a in config.assignments.values() if a.solution is not None]
-    return tuple(sorted({str(Path(p).resolve()) for p in paths if Path(p).exists()}))
+    # Never cover what the kernel itself needs: its Python, its packages, the temp folder it lives in.
+    needed = [Path(p).resolve() for p in (sys.executable, sys.prefix, sys.base_prefix, tempfile.gettempdir())]
+    hidden = set()
+    for p in paths:
+        p = Path(p).resolve()
+        if p.exists() and not any(n == p or p in n.parents for n in needed):
+            hidden.add(str(p))
+    return tuple(sorted(hidden))
 
 
 def result_key(data: bytes, assignment: Assignment, config_digest: str = "") -> dict[str, str]:

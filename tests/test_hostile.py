@@ -314,3 +314,17 @@ def test_files_written_in_the_working_folder_never_run_as_the_grader(grade, tmp_
     assert scores(result) == FULL
     assert any("killed the kernel" in n for n in result.notes), result.notes
     assert not canary.exists()
+
+
+def test_protected_paths_hide_grader_files_but_never_the_kernels_python(config):
+    import sys
+    import tempfile
+
+    from grader.grade import protected_paths
+
+    root = config.path.parent
+    hidden = protected_paths(config, root, Path(tempfile.gettempdir()), Path(sys.prefix))
+    assert str(config.path) in hidden and str(root / "solutions") in hidden
+    assert str(root) not in hidden or not Path(sys.prefix).resolve().is_relative_to(root)
+    assert str(Path(sys.prefix).resolve()) not in hidden
+    assert str(Path(tempfile.gettempdir()).resolve()) not in hidden
