@@ -20,7 +20,7 @@ from .report.summary import batch_summary
 from .report.table import grid, result_table
 from .results import SubmissionResult, write_json_atomic
 from .submission import find_notebooks
-from .users import kernel_identity
+from .users import check_python_access, kernel_identity
 
 EXIT_OK = 0
 EXIT_INTERNAL = 4
@@ -194,6 +194,7 @@ def _sandbox_check(args: argparse.Namespace) -> int:
     identity = kernel_identity(args.kernel_user, create=args.create_user, fix=args.fix)
     if identity is None:  # not reached as root; kept for type checkers
         return EXIT_OK
+    check_python_access(identity, run=True)
     print(f"kernels run as {identity.name} (uid {identity.uid}) and can start {sys.executable}")
     return EXIT_OK
 

@@ -91,11 +91,12 @@ def _blocking_dirs(identity: Identity) -> list[str]:
     return blocked
 
 
-def check_python_access(identity: Identity, *, fix: bool = False) -> list[str]:
-    """Make sure ``identity`` can run this Python with ipykernel; returns what was changed.
+def check_python_access(identity: Identity, *, fix: bool = False, run: bool = False) -> list[str]:
+    """Make sure ``identity`` can reach this Python; returns the folders it had to open.
 
-    Raises GraderError naming the folders in the way (or, with ``fix``, opens them for traversal
-    only: ``o+x``, no listing, no reading of anything else).
+    Raises GraderError naming the folders in the way. With ``fix``, opens them for traversal only
+    (``o+x``: no listing, no reading of anything else). With ``fix`` or ``run``, also checks, by
+    running it as that user, that the kernel's packages import.
     """
     changed = []
     blocked = _blocking_dirs(identity)
@@ -109,6 +110,8 @@ def check_python_access(identity: Identity, *, fix: bool = False) -> list[str]:
                           f"({sys.executable}): no permission to enter {', '.join(blocked)}. "
                           f"Run `grader sandbox-check --fix` (adds o+x to those folders), install "
                           f"the grader somewhere readable, or use --kernel-user")
+    if not (fix or run):
+        return changed  # the import check below costs a second: sandbox-check runs it
     probe = subprocess.run([sys.executable, "-c", "import ipykernel, numpy, sympy"],
                            user=identity.uid, group=identity.gid, extra_groups=[],
                            capture_output=True, text=True, cwd="/", timeout=120)

@@ -45,7 +45,7 @@ class Params:
             raise ValueError("each domain range must be [low, high] with low < high")
         if self.hidden_points < 0:
             raise ValueError("hidden_points must be >= 0")
-        graphs.reference(EXAMPLES[self.example].nodes(self.inputs))  # finite at the published inputs
+        graphs.evaluate(EXAMPLES[self.example].nodes(self.inputs))  # finite at the published inputs
 
 
 def parts(params: Params) -> tuple[str, ...]:
