@@ -242,9 +242,8 @@ class _NodeError(Exception):
         self.index, self.exc = index, exc
 
 
-def task_graph(cls_name, nodes):
-    """Build an expression graph from the student's Value class, backpropagate, report numbers."""
-    value_cls = _name(cls_name)
+def _build(value_cls, nodes):
+    """The graph's nodes built with the student's class; a failing node is named by its index."""
     built = []
     for i, node in enumerate(nodes):
         op = node[0]
@@ -260,6 +259,12 @@ def task_graph(cls_name, nodes):
         except (Exception, SystemExit) as exc:
             raise _NodeError(i, exc)
         built.append(v)
+    return built
+
+
+def task_graph(cls_name, nodes):
+    """Build an expression graph from the student's Value class, backpropagate, report numbers."""
+    built = _build(_name(cls_name), nodes)
     try:
         built[-1].backward()
     except (Exception, SystemExit) as exc:
@@ -309,22 +314,7 @@ def _backward(out):
 
 def task_autograd(cls_name, nodes):
     """Build a graph from the student's class, backpropagate, report every node's data and grad."""
-    value_cls = _name(cls_name)
-    built = []
-    for i, node in enumerate(nodes):
-        op = node[0]
-        try:
-            if op == "leaf":
-                v = value_cls(node[1])
-            elif op in _UNARY:
-                v = _UNARY[op](built[node[1]])
-            elif op in _BINARY:
-                v = _BINARY[op](built[node[1]], built[node[2]])
-            else:
-                v = _WITH_CONST[op](built[node[1]], node[2])
-        except (Exception, SystemExit) as exc:
-            raise _NodeError(i, exc)
-        built.append(v)
+    built = _build(_name(cls_name), nodes)
     _backward(built[-1])
     return {
         "data": [_read(v, "data", "n%d" % i) for i, v in enumerate(built)],
