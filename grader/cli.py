@@ -9,11 +9,13 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
+from jupyter_core.utils import run_sync
+
 from . import __version__
 from .batch import Job, folder_jobs, run_batch
 from .config import Assignment, Config, load_config
 from .errors import GraderError, UsageError
-from .grade import GradeOptions, grade_notebook, protected_paths
+from .grade import GradeOptions, grade_file_early, grade_notebook, protected_paths
 from .ids import Source
 from .report.gradescope import gradescope_results
 from .report.summary import batch_summary
@@ -147,8 +149,26 @@ def _exit_code(results: Sequence[SubmissionResult], interrupted: bool = False) -
     return EXIT_INTERNAL if failed else EXIT_OK
 
 
+def _run_one(args: argparse.Namespace, config_path: Path) -> int:
+    """One notebook file: its kernel starts while the config (and SymPy) load."""
+    path = args.paths[0]
+    options = GradeOptions(seed=args.seed,
+                           identity=kernel_identity(args.kernel_user, create=args.create_user))
+    _, result = run_sync(grade_file_early)(
+        path, config_path, lambda config: choose_assignment(config, path, args.assignment), options,
+        assignment_id=args.assignment, name=display_name(path),
+        extra_hidden=[args.results.parent] if args.results else [])
+    print(result_table(result), end="\n\n", flush=True)
+    if args.results:
+        write_json_atomic(args.results, gradescope_results(result))
+    return _exit_code([result])
+
+
 def _run(args: argparse.Namespace) -> int:
-    config = load_config(args.config or default_config_path())
+    config_path = args.config or default_config_path()
+    if args.out is None and len(args.paths) == 1 and args.paths[0].is_file():
+        return _run_one(args, config_path)
+    config = load_config(config_path)
     for path in args.paths:
         if not path.exists():
             raise UsageError(f"no such file or folder: {path}")

@@ -343,6 +343,38 @@ def _assignment(aid: str, raw: Any, ctx: _Ctx, root: Path) -> Assignment:
         questions=questions, limits=limits, exercise=rel("exercise"), solution=rel("solution"))
 
 
+@dataclass(frozen=True)
+class Preview:
+    """What ``assignments.yml`` says before it is validated: enough to start a kernel early."""
+
+    path: Path
+    limits: Limits
+    solutions: tuple[Path, ...]
+
+
+def preview(path: str | Path, assignment_id: str | None, notebook: Path) -> Preview | None:
+    """One assignment's limits and every solution path, read without SymPy; None if unsure.
+
+    Only a head start: :func:`load_config` still validates everything and has the last word.
+    """
+    try:
+        path = Path(path).resolve()
+        data, lines, _ = _load_yaml(path)
+        raw = data["assignments"]
+        if assignment_id is None:
+            names = [a for a, spec in raw.items()
+                     if Path(str(spec.get("notebook", f"{a}.ipynb"))).stem.lower() in notebook.name.lower()]
+            assignment_id = next(iter(raw)) if len(raw) == 1 else (names[0] if len(names) == 1 else None)
+        if assignment_id not in raw:
+            return None
+        limits = from_mapping(Limits, raw[assignment_id].get("limits", {}), _Ctx(path, lines))
+        solutions = tuple(path.parent / spec["solution"] for spec in raw.values()
+                          if isinstance(spec, dict) and isinstance(spec.get("solution"), str))
+        return Preview(path, limits, solutions)
+    except Exception:  # noqa: BLE001 -- whatever is wrong, load_config will say it properly
+        return None
+
+
 def load_config(path: str | Path) -> Config:
     """Read and validate ``assignments.yml``; raise :class:`ConfigError` naming the bad key."""
     path = Path(path).resolve()

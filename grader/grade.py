@@ -13,14 +13,14 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from jupyter_core.utils import run_sync
 
 from . import __version__
 from .checks import registry
 from .checks.base import Probe
-from .config import Assignment, Config, Question
+from .config import Assignment, Config, Preview, Question, load_config, preview
 from .errors import GraderError
 from .kernel import Identity, Kernel
 from .probes import Observation, ObsStatus
@@ -37,11 +37,14 @@ class GradeOptions:
     hide: tuple[str, ...] = ()
 
 
-def protected_paths(config: Config, *extra: Path) -> tuple[str, ...]:
+def protected_paths(config: Config | Preview, *extra: Path) -> tuple[str, ...]:
     """The grader's own files, hidden from kernels: config, solutions, repository history, results."""
     root = config.path.parent
     paths = [config.path, root / "solutions", root / ".git", Path(__file__).resolve().parent, *extra]
-    paths += [a.solution for a in config.assignments.values() if a.solution is not None]
+    if isinstance(config, Preview):
+        paths += config.solutions
+    else:
+        paths += [a.solution for a in config.assignments.values() if a.solution is not None]
     # Never cover what the kernel itself needs: its Python, its packages, the temp folder it lives in.
     needed = [Path(p).resolve() for p in (sys.executable, sys.prefix, sys.base_prefix, tempfile.gettempdir())]
     hidden = set()
@@ -174,6 +177,47 @@ async def grade_notebook_async(data: bytes, assignment: Assignment, *, name: str
                       internal_error=traceback.format_exc())
     return finish(questions=questions, cells=cells, notes=tuple(notes),
                   internal_error="\n".join(bugs) or None)
+
+
+async def grade_file_early(path: Path, config_path: Path, choose: Callable[[Config], Assignment],
+                           options: GradeOptions, *, assignment_id: str | None, name: str,
+                           extra_hidden: Sequence[Path] = ()) -> tuple[Config, SubmissionResult]:
+    """Load the config and grade one file, starting its kernel while SymPy and the config load.
+
+    The kernel is started from an unvalidated :func:`preview` of the config; unless the validated
+    config asks for exactly the same limits and hidden paths, that kernel is dropped unused.
+    ``options.hide`` is replaced by the config's :func:`protected_paths` plus ``extra_hidden``.
+    """
+    early = preview(config_path, assignment_id, path)
+    kernel = started = None
+    if early is not None:
+        kernel = Kernel(None, early.limits, identity=options.identity,
+                        hide=protected_paths(early, *extra_hidden))
+        started = asyncio.ensure_future(kernel.__aenter__())
+    try:
+        config = await asyncio.get_running_loop().run_in_executor(None, load_config, config_path)
+        assignment = choose(config)
+        options = dataclasses.replace(options, hide=protected_paths(config, *extra_hidden))
+        if kernel is not None and started is not None:
+            await started
+            if (assignment.limits, options.hide) != (kernel.limits, kernel.hide):
+                await kernel.close()
+                kernel = None
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            return config, rejected_result(assignment, name, f"the file could not be read ({exc.strerror})",
+                                           config_digest=config.digest)
+        result = await grade_notebook_async(data, assignment, name=name, options=options,
+                                            config_digest=config.digest, kernel=kernel)
+        return config, result
+    finally:
+        if started is not None and not started.done():
+            started.cancel()
+            with contextlib.suppress(BaseException):
+                await started
+        if kernel is not None:
+            await kernel.close()
 
 
 _OUR_FAULT = ("the grader failed on this question (not your fault); your instructor has been told "

@@ -209,3 +209,30 @@ def test_a_grader_bug_is_reported_as_ours_and_costs_one_question(config, monkeyp
     assert scores(result) == {**FULL, "q2_forward_diff": 0.0, "q3_symmetric_diff": 0.0}
     assert "not your fault" in question(result, "q2_forward_diff").message
     assert question(result, "q2_forward_diff").status.value == "failed"
+
+
+def test_cli_single_notebook_writes_gradescope_results(tmp_path, capsys):
+    import json
+
+    from grader.cli import main
+
+    out = tmp_path / "results.json"
+    assert main(["run", str(solution_path()), "--results", str(out), "--seed", "7"]) == 0
+    results = json.loads(out.read_text())
+    assert results["score"] == 10
+    assert [t["name"].split(":")[0] for t in results["tests"]] == [
+        "q1_gradf", "q1_gradf", "q2_forward_diff", "q3_symmetric_diff", "q4_softmax_nll", "q4_softmax_nll"]
+    assert "q1_gradf" in capsys.readouterr().out
+
+
+def test_cli_exit_codes_for_bad_arguments_and_config(tmp_path, capsys):
+    from grader.cli import main
+
+    assert main(["run", str(tmp_path / "nope.ipynb")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    bad = tmp_path / "assignments.yml"
+    bad.write_text("assignments:\n  micrograd:\n    questons: []\n")
+    assert main(["run", str(solution_path()), "--config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown key 'questons'" in err and "did you mean 'questions'" in err and ":3:" in err
+    assert main(["run", str(solution_path()), "--assignment", "micrograd", "--config", str(bad)]) == 2
