@@ -239,3 +239,18 @@ def test_cli_exit_codes_for_bad_arguments_and_config(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "unknown key 'questons'" in err and "did you mean 'questions'" in err and ":3:" in err
     assert main(["run", str(solution_path()), "--assignment", "micrograd", "--config", str(bad)]) == 2
+
+
+SYMPY_GRADF = """
+import sympy as sp
+_a, _b, _c = sp.symbols('a b c')
+_f = -_a**3 + sp.sin(3*_b) - 1.0/_c + _b**2.5 - _a**0.5
+_grad = [sp.diff(_f, v) for v in (_a, _b, _c)]
+def gradf(a, b, c):
+    return [g.subs({_a: a, _b: b, _c: c}).evalf() for g in _grad]   # sympy Floats
+"""
+
+
+def test_sympy_computed_gradient_scores_full(grade, tmp_path):
+    path = variant(tmp_path / "sympy.ipynb", replace={"q1-gradf": SYMPY_GRADF})
+    assert scores(grade(path)) == FULL
