@@ -353,20 +353,11 @@ TASKS = {"value": task_value, "call": task_call, "graph": task_graph,
 
 # ----------------------------------------------------------------------------- networks (mlp, training)
 
-def _attr(v, attr, what):
-    """``v.data`` or ``v.grad`` as a number; a missing attribute is an unusable answer."""
-    try:
-        x = getattr(v, attr)
-    except (Exception, SystemExit) as exc:
-        raise _Unplain("%s has no usable .%s (%s)" % (what, attr, _describe(exc)))
-    return number(x, "%s.%s" % (what, attr))
-
-
 def _scalar(v, what):
     """A student's number: a ``Value`` (its ``.data``) or a plain number."""
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         return number(v, what)
-    return _attr(v, "data", what)
+    return _read(v, "data", what)
 
 
 def _net_params(model):
@@ -402,7 +393,7 @@ def task_mlp(cls_name, nin, nouts, x, target):
     ``parameters()`` and ``zero_grad()`` are checked after that; their errors are reported, not raised.
     """
     model, params, shape = _net(cls_name, nin, nouts)
-    weights = [_attr(p, "data", "parameter %d" % i) for i, p in enumerate(params)]
+    weights = [_read(p, "data", "parameter %d" % i) for i, p in enumerate(params)]
     outs = _outputs(model(list(x)), "the output")
     if len(outs) != len(target):
         raise _Unplain("MLP(%d, %r) returned %d outputs, expected %d"
@@ -414,8 +405,8 @@ def task_mlp(cls_name, nin, nouts, x, target):
         loss = term if loss is None else loss + term
     loss.backward()
     result = {"shape": shape, "weights": weights, "out": out_data,
-              "loss": _attr(loss, "data", "the loss"),
-              "grads": [_attr(p, "grad", "parameter %d" % i) for i, p in enumerate(params)],
+              "loss": _read(loss, "data", "the loss"),
+              "grads": [_read(p, "grad", "parameter %d" % i) for i, p in enumerate(params)],
               "count": -1, "same_order": False, "parameters_error": "", "zero_grad_error": "",
               "zeroed": [], "kept": []}
     try:
@@ -427,8 +418,8 @@ def task_mlp(cls_name, nin, nouts, x, target):
         result["parameters_error"] = _describe(exc)
     try:
         model.zero_grad()
-        result["zeroed"] = [_attr(p, "grad", "parameter %d" % i) for i, p in enumerate(params)]
-        result["kept"] = [_attr(p, "data", "parameter %d" % i) for i, p in enumerate(params)]
+        result["zeroed"] = [_read(p, "grad", "parameter %d" % i) for i, p in enumerate(params)]
+        result["kept"] = [_read(p, "data", "parameter %d" % i) for i, p in enumerate(params)]
     except _Unplain:
         raise
     except (Exception, SystemExit) as exc:
@@ -440,12 +431,12 @@ def task_net_loss(cls_name, nin, nouts, fn_name, args):
     """``fn(MLP(nin, nouts), *args)`` must return a loss ``Value``; backpropagate it, report numbers."""
     fn = _name(fn_name)
     model, params, shape = _net(cls_name, nin, nouts)
-    weights = [_attr(p, "data", "parameter %d" % i) for i, p in enumerate(params)]
+    weights = [_read(p, "data", "parameter %d" % i) for i, p in enumerate(params)]
     loss = fn(model, *args)
-    data = _attr(loss, "data", "the loss")
+    data = _read(loss, "data", "the loss")
     loss.backward()
     return {"shape": shape, "weights": weights, "loss": data,
-            "grads": [_attr(p, "grad", "parameter %d" % i) for i, p in enumerate(params)]}
+            "grads": [_read(p, "grad", "parameter %d" % i) for i, p in enumerate(params)]}
 
 
 def task_net_train(cls_name, nin, nouts, fn_name, args, calls):
@@ -453,7 +444,7 @@ def task_net_train(cls_name, nin, nouts, fn_name, args, calls):
     returned (a loss, or a list of losses) and the parameters before and after each call."""
     fn = _name(fn_name)
     model, params, shape = _net(cls_name, nin, nouts)
-    before = [_attr(p, "data", "parameter %d" % i) for i, p in enumerate(params)]
+    before = [_read(p, "data", "parameter %d" % i) for i, p in enumerate(params)]
     returned, after = [], []
     for _ in range(calls):
         ret = fn(model, *args)
@@ -463,7 +454,7 @@ def task_net_train(cls_name, nin, nouts, fn_name, args, calls):
             returned.append([_scalar(v, "%s(...)[%d]" % (fn_name, i)) for i, v in enumerate(ret)])
         else:
             returned.append(_scalar(ret, "the loss %s(...) returned" % fn_name))
-        after.append([_attr(p, "data", "parameter %d" % i) for i, p in enumerate(params)])
+        after.append([_read(p, "data", "parameter %d" % i) for i, p in enumerate(params)])
     return {"shape": shape, "before": before, "returned": returned, "after": after}
 
 
@@ -485,8 +476,8 @@ def task_sigmoid(cls_name, method, xs):
         first = getattr(v, method)()
         out = first + getattr(v, method)()
         out.backward()
-        data.append(_attr(first, "data", "%s(%r)" % (method, x)))
-        grads.append(_attr(v, "grad", "the input's"))
+        data.append(_read(first, "data", "%s(%r)" % (method, x)))
+        grads.append(_read(v, "grad", "the input's"))
     return {"data": data, "grad": grads}
 
 
@@ -500,10 +491,10 @@ def task_softmax_ce(cls_name, softmax_name, ce_name, logits, label):
         raise _Unplain("softmax returned far too many values")
     xs = [value_cls(x) for x in logits]
     loss = cross_entropy(xs, label)
-    data = _attr(loss, "data", "the loss")
+    data = _read(loss, "data", "the loss")
     loss.backward()
     return {"probs": [_scalar(p, "probs[%d]" % i) for i, p in enumerate(probs)], "loss": data,
-            "grad": [_attr(x, "grad", "logits[%d]" % i) for i, x in enumerate(xs)]}
+            "grad": [_read(x, "grad", "logits[%d]" % i) for i, x in enumerate(xs)]}
 
 
 TASKS.update({"mlp": task_mlp, "net_loss": task_net_loss, "net_train": task_net_train,

@@ -149,6 +149,14 @@ def _exit_code(results: Sequence[SubmissionResult], interrupted: bool = False) -
     return EXIT_INTERNAL if failed else EXIT_OK
 
 
+def _report_one(args: argparse.Namespace, result: SubmissionResult) -> int:
+    """Print one submission's table, write its Gradescope JSON if asked, return the exit code."""
+    print(result_table(result), end="\n\n", flush=True)
+    if args.results:
+        write_json_atomic(args.results, gradescope_results(result))
+    return _exit_code([result])
+
+
 def _run_one(args: argparse.Namespace, config_path: Path) -> int:
     """One notebook file: its kernel starts while the config (and SymPy) load."""
     path = args.paths[0]
@@ -158,10 +166,7 @@ def _run_one(args: argparse.Namespace, config_path: Path) -> int:
         path, config_path, lambda config: choose_assignment(config, path, args.assignment), options,
         assignment_id=args.assignment, name=display_name(path),
         extra_hidden=[args.results.parent] if args.results else [])
-    print(result_table(result), end="\n\n", flush=True)
-    if args.results:
-        write_json_atomic(args.results, gradescope_results(result))
-    return _exit_code([result])
+    return _report_one(args, result)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -201,10 +206,7 @@ def _run(args: argparse.Namespace) -> int:
     (path,) = paths
     result = grade_notebook(path, choose_assignment(config, path, args.assignment), options=options,
                             config_digest=config.digest, name=display_name(path))
-    print(result_table(result), end="\n\n", flush=True)
-    if args.results:
-        write_json_atomic(args.results, gradescope_results(result))
-    return _exit_code([result])
+    return _report_one(args, result)
 
 
 def _sandbox_check(args: argparse.Namespace) -> int:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import collections.abc
 import dataclasses
 import difflib
-import re
 import enum
+import hashlib
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -172,7 +173,6 @@ def _load_yaml(path: Path) -> tuple[Any, dict[tuple[Any, ...], int], str]:
                           line=mark.line + 1 if mark else None, path=str(path)) from None
     lines: dict[tuple[Any, ...], int] = {}
     data = _plain(node, (), lines, path) if node is not None else None
-    import hashlib
     return data, lines, hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -32,7 +32,8 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from .config import Limits
 from .errors import KernelStartError
-from .probes import MIME, Observation, ObsStatus, ProbeRequest, install_code, new_nonce, parse_result
+from .probes import (MIME, Observation, ObsStatus, ProbeRequest, install_code, new_nonce,
+                     parse_result, probe_code)
 from .results import CellReport
 
 _MAX_RESTARTS = 6
@@ -358,7 +359,6 @@ class Kernel:
             return Observation(ObsStatus.NOT_RUN, detail="the submission ran out of time")
         kc = self.client.kc
         nonce = new_nonce()
-        from .probes import probe_code
         msg_id = kc.execute(probe_code(self.module_key, nonce, request), silent=False,
                             store_history=False, allow_stdin=False, stop_on_error=False)
         payloads: list[Any] = []
