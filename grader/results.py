@@ -161,18 +161,43 @@ class SubmissionResult:
             key=dict(data.get("key", {})))
 
 
+def printable_text(text: str) -> str:
+    """``text`` that encodes as UTF-8: lone surrogates (a file name's undecodable bytes, a
+    kernel's stray ``\\udcff``) spelled out as backslash escapes, everything else unchanged."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _printable(data: Any) -> Any:
+    if isinstance(data, str):
+        return printable_text(data)
+    if isinstance(data, dict):
+        return {_printable(k): _printable(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_printable(v) for v in data]
+    return data
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON so that a reader sees the old file or the new one, never half of either."""
-    write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+    """Write JSON so that a reader sees the old file or the new one, never half of either.
+
+    The file is strict UTF-8 JSON: a lone surrogate in any string is written as visible text.
+    """
+    text = json.dumps(_printable(data), indent=2, ensure_ascii=False, allow_nan=False)
+    write_text_atomic(path, text + "\n")
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write text atomically (same folder temp file, then ``os.replace``)."""
+    """Write UTF-8 text atomically (same folder temp file, then ``os.replace``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+        # backslashreplace: a lone surrogate must not cost the file (it cannot be UTF-8).
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace", newline="") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..results import SubmissionResult
+from ..results import SubmissionResult, printable_text
 
 
 def summary_markdown(result: SubmissionResult) -> str:
@@ -15,7 +15,7 @@ def summary_markdown(result: SubmissionResult) -> str:
         lines += [f"- {note}" for note in result.notes[:20]]
         if len(result.notes) > 20:
             lines.append(f"- … and {len(result.notes) - 20} more")
-    return "\n".join(lines)
+    return printable_text("\n".join(lines))
 
 
 def feedback_markdown(result: SubmissionResult) -> str:
@@ -26,4 +26,4 @@ def feedback_markdown(result: SubmissionResult) -> str:
         for part in q.parts:
             lines.append(f"- **{part.name}** ({part.score:g} / {part.max_score:g}): {part.message}")
         lines.append("")
-    return "\n".join(lines)
+    return printable_text("\n".join(lines))

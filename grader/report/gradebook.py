@@ -6,14 +6,15 @@ import csv
 import io
 from typing import Sequence
 
-from ..results import SubmissionResult
+from ..results import SubmissionResult, printable_text
 
 NOT_GRADED = "not_graded"
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _text(value: str) -> str:
-    """A cell spreadsheets will not run as a formula (a file name may start with ``=``)."""
+    """A cell spreadsheets will not run as a formula (a file name may start with ``=``), in UTF-8."""
+    value = printable_text(value)
     return "'" + value if value.startswith(_FORMULA) else value
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import TextIO
 
-from ..results import SubmissionResult
+from ..results import SubmissionResult, printable_text
 
 
 def _clock(seconds: float) -> str:
@@ -38,7 +38,7 @@ class Progress:
         """A line of its own (above the bar on a terminal)."""
         if self.live:
             self.stream.write("\r\x1b[2K")
-        self.stream.write(message + "\n")
+        self.stream.write(printable_text(message) + "\n")
         self.redraw(force=True)
 
     def redraw(self, force: bool = False) -> None:
@@ -61,8 +61,8 @@ class Progress:
             self.redraw(force=True)
         else:
             extra = "" if result.status == "graded" else f"  [{result.status}] {result.error or ''}"
-            self.stream.write(f"[{self.finished}/{self.total}] {sid}  {result.score:g}/"
-                              f"{result.max_score:g}  {result.execution_time:.1f} s{extra}\n")
+            self.stream.write(printable_text(f"[{self.finished}/{self.total}] {sid}  {result.score:g}/"
+                                             f"{result.max_score:g}  {result.execution_time:.1f} s{extra}\n"))
             self.stream.flush()
 
     def close(self) -> None:

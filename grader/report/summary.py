@@ -6,7 +6,7 @@ import statistics
 import textwrap
 from typing import Sequence
 
-from ..results import SubmissionResult
+from ..results import SubmissionResult, printable_text
 
 
 def _line(text: str, width: int = 100) -> str:
@@ -47,7 +47,7 @@ def batch_summary(results: Sequence[tuple[str, SubmissionResult]], *, slowest: i
         for sid, r in failed:
             why = r.error if r.status == "rejected" else "grader error (see its result file)"
             lines.append(f"  {sid:<{idw}}  [{r.status}]  {_line(why or '', 90)}")
-    return "\n".join(lines)
+    return printable_text("\n".join(lines))
 
 
 __all__ = ["batch_summary"]

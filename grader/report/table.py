@@ -6,7 +6,7 @@ import shutil
 import textwrap
 from typing import Sequence
 
-from ..results import SubmissionResult
+from ..results import SubmissionResult, printable_text
 
 
 def _width() -> int:
@@ -35,7 +35,7 @@ def result_table(result: SubmissionResult) -> str:
             lines.append(" " * len(first) + "…")
     for note in result.notes[:6]:
         lines.append(f"  note: {textwrap.shorten(note, width - 10)}")
-    return "\n".join(lines)
+    return printable_text("\n".join(lines))
 
 
 def grid(results: Sequence[SubmissionResult]) -> str:
@@ -58,4 +58,4 @@ def grid(results: Sequence[SubmissionResult]) -> str:
         if r.status != "graded":
             row += f"  [{r.status}]"
         lines.append(row)
-    return "\n".join(lines)
+    return printable_text("\n".join(lines))
