@@ -2,16 +2,25 @@
 
 Layouts: a folder of notebooks (one per student, the id from the file name), a folder of
 per-student folders (the id from the folder name), or a ``.zip`` of either. Notebooks are read
-lazily, straight from the zip when there is one (nothing is extracted).
+lazily, straight from the zip when there is one (nothing is extracted), and capped in size.
+
+No link below a submissions folder is followed: a linked file or folder (and a FIFO, a device, a
+notebook over the size cap) gets its student a row that says why it was not read. Names are kept
+as the file system gives them for opening, and shown escaped (undecodable bytes as ``\\xff``).
 """
 
 from __future__ import annotations
 
+import errno
 import re
+import stat
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable, Sequence
+
+from .submission import (LINK, MAX_BYTES, Unreadable, printable_name, read_capped,
+                         read_notebook_file, too_large, walk)
 
 # Canvas: "lastnamefirstname_12345_67890_notebook.ipynb", with "_LATE" after the name when late.
 _CANVAS = re.compile(r"^[^_]+(?:_late)?_(?P<id>\d+)_\d+_.+$", re.IGNORECASE)
@@ -49,15 +58,26 @@ class Source:
     path: Path | None = None       # the notebook file, or the zip archive holding it
     member: str | None = None      # the notebook's name inside ``path`` when that is a zip
     missing: str | None = None     # why this submission has no notebook to grade
+    root: Path | None = None       # the submissions folder ``path`` is plainly in (no link below it)
 
-    def read(self) -> bytes:
-        """The notebook's bytes (OSError, zipfile.BadZipFile or KeyError when unreadable)."""
+    def read(self, limit: int = MAX_BYTES) -> bytes:
+        """The notebook's bytes, at most ``limit`` of them.
+
+        Raises :class:`~grader.submission.Unreadable` for a link, a special file or a file over
+        the cap, else OSError, zipfile.BadZipFile or KeyError when unreadable.
+        """
         if self.path is None:
             return b""
         if self.member is None:
-            return self.path.read_bytes()
+            return read_notebook_file(self.path, root=self.root, name=self.name, limit=limit)
         with zipfile.ZipFile(self.path) as archive:
-            return archive.read(self.member)
+            info = archive.getinfo(self.member)
+            if _zip_link(info):
+                raise Unreadable(f"{self.name} {LINK}")
+            if info.file_size > limit:  # the declared size: refuse before inflating a byte
+                raise Unreadable(f"{self.name} {too_large(info.file_size, limit)}", errno.EFBIG)
+            with archive.open(info) as member:  # and the actual size, should the header lie
+                return read_capped(member, self.name, limit)
 
 
 @dataclass(frozen=True)
@@ -65,6 +85,7 @@ class _Entry:
     parts: tuple[str, ...]   # path under the root
     mtime: float
     source: Callable[[str, str], Source]
+    refused: str | None = None   # why it is not read: "is a symbolic link; links are not followed"
 
 
 def _ignored(parts: Sequence[str]) -> bool:
@@ -72,18 +93,24 @@ def _ignored(parts: Sequence[str]) -> bool:
                for p in parts)
 
 
-def _folder_entries(root: Path) -> list[_Entry]:
+def _zip_link(info: zipfile.ZipInfo) -> bool:
+    return stat.S_ISLNK(info.external_attr >> 16)
+
+
+def _folder_entries(root: Path, limit: int) -> list[_Entry]:
     entries = []
-    for path in sorted(root.rglob("*")):
-        parts = path.relative_to(root).parts
-        if _ignored(parts) or not path.is_file():
-            continue
-        entries.append(_Entry(parts, path.stat().st_mtime,
-                              lambda sid, name, path=path: Source(sid, name, path)))
+    try:
+        found = walk(root, _ignored)
+    except OSError as exc:
+        raise ValueError(f"cannot list {printable_name(str(root))} ({exc.strerror})") from None
+    for f in found:
+        refused = f.refused or (too_large(f.size, limit) if f.size > limit else None)
+        entries.append(_Entry(f.parts, f.mtime, lambda sid, name, path=Path(root, *f.parts):
+                              Source(sid, name, path, root=root), refused))
     return entries
 
 
-def _zip_entries(archive: Path) -> list[_Entry]:
+def _zip_entries(archive: Path, limit: int) -> list[_Entry]:
     entries = []
     with zipfile.ZipFile(archive) as zf:
         for info in zf.infolist():
@@ -91,8 +118,11 @@ def _zip_entries(archive: Path) -> list[_Entry]:
             if info.is_dir() or not parts or _ignored(parts) or ".." in parts or parts[0] == "/":
                 continue
             stamp = float("%04d%02d%02d%02d%02d%02d" % info.date_time)  # orders like a date
+            refused = (LINK if _zip_link(info) else
+                       too_large(info.file_size, limit) if info.file_size > limit else None)
             entries.append(_Entry(parts, stamp,
-                                  lambda sid, name, m=info.filename: Source(sid, name, archive, m)))
+                                  lambda sid, name, m=info.filename: Source(sid, name, archive, m),
+                                  refused))
     top = {e.parts[0] for e in entries if len(e.parts) > 1}
     if len(top) == 1 and all(len(e.parts) > 1 for e in entries):
         # A zipped folder of submissions: drop the wrapping folder, unless it is one student's.
@@ -101,7 +131,7 @@ def _zip_entries(archive: Path) -> list[_Entry]:
         folders = {e.parts[1] for e in entries if len(e.parts) > 2}
         notebooks = [e for e in entries if len(e.parts) == 2 and _is_notebook(e.parts)]
         if wrapper == archive.stem or len(folders) >= 2 or len(notebooks) >= 2 and len(children) >= 2:
-            entries = [_Entry(e.parts[1:], e.mtime, e.source) for e in entries]
+            entries = [replace(e, parts=e.parts[1:]) for e in entries]
     return entries
 
 
@@ -110,44 +140,49 @@ def _is_notebook(parts: Sequence[str]) -> bool:
 
 
 def _best(entries: Sequence[_Entry], prefer: str | None) -> _Entry:
-    """The notebook to grade among several: the assignment's name first, then the newest."""
-    def rank(e: _Entry) -> tuple[bool, float, int, str]:
+    """The notebook to grade among several: a readable one, named like the assignment, newest."""
+    def rank(e: _Entry) -> tuple[bool, bool, float, int, str]:
         named = bool(prefer) and prefer.lower() in e.parts[-1].lower()  # type: ignore[union-attr]
-        return (named, e.mtime, -len(e.parts), "/".join(e.parts))
+        return (e.refused is None, named, e.mtime, -len(e.parts), "/".join(e.parts))
     return max(entries, key=rank)
 
 
-def discover(roots: Iterable[Path], prefer: str | None = None) -> tuple[list[Source], list[str]]:
+def discover(roots: Iterable[Path], prefer: str | None = None,
+             limit: int = MAX_BYTES) -> tuple[list[Source], list[str]]:
     """The submissions under ``roots`` (folders, zips or notebooks), one per student id, sorted.
 
     ``prefer`` (the assignment's notebook stem) picks the notebook to grade when a student has
-    several. Returns the sources and warnings about files that were left out.
+    several. Returns the sources and warnings about files that were left out. A student whose
+    only notebook (or folder) is a link, a special file or over ``limit`` bytes gets a source
+    with ``missing`` saying so.
     """
     candidates: dict[str, list[tuple[_Entry, str]]] = {}
     empty: dict[str, tuple[str, list[str]]] = {}
     warnings: list[str] = []
     for root in roots:
         root = Path(root)
-        if root.is_dir():
-            entries, label = _folder_entries(root), ""
+        if root.is_dir():  # the folder named may be a link (the user's choice); none below it is
+            entries, label = _folder_entries(root, limit), ""
         elif root.suffix.lower() == ".zip":
             try:
-                entries, label = _zip_entries(root), f"{root.name}:"
-            except (OSError, zipfile.BadZipFile) as exc:
-                raise ValueError(f"{root} is not a readable zip archive ({exc})") from None
+                entries, label = _zip_entries(root, limit), f"{root.name}:"
+            except (OSError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
+                raise ValueError(f"{printable_name(str(root))} is not a readable zip archive "
+                                 f"({exc})") from None
         else:
             entries = [_Entry((root.name,), 0.0, lambda sid, name, p=root: Source(sid, name, p))]
             label = "" if root.parent == Path(".") else f"{root.parent}/"
         folders: dict[str, list[_Entry]] = {}
         for e in entries:
             if len(e.parts) == 1:
-                if _is_notebook(e.parts):
+                if _is_notebook(e.parts) or e.refused == LINK:  # a linked file or student folder
                     candidates.setdefault(student_id(e.parts[0]), []).append((e, label))
             else:
                 folders.setdefault(e.parts[0], []).append(e)
         for folder, inside in folders.items():
             sid = student_id(folder)
-            notebooks = [e for e in inside if _is_notebook(e.parts)]
+            notebooks = ([e for e in inside if _is_notebook(e.parts)]
+                         or [e for e in inside if e.refused is not None])  # say why, not "none"
             if notebooks:
                 candidates.setdefault(sid, []).extend((e, label) for e in notebooks)
             else:
@@ -156,16 +191,21 @@ def discover(roots: Iterable[Path], prefer: str | None = None) -> tuple[list[Sou
     for sid, found in candidates.items():
         best = _best([e for e, _ in found], prefer)
         label = next(lab for e, lab in found if e is best)
-        sources.append(best.source(sid, label + "/".join(best.parts)))
-        others = [lab + "/".join(e.parts) for e, lab in found if e is not best]
+        name = printable_name(label + "/".join(best.parts))
+        if best.refused is not None:
+            sources.append(Source(sid, name, missing=f"{name} {best.refused}"))
+        else:
+            sources.append(best.source(sid, name))
+        others = [printable_name(lab + "/".join(e.parts)) + (f" ({e.refused})" if e.refused else "")
+                  for e, lab in found if e is not best]
         if others:
-            warnings.append(f"{sid}: grading {label + '/'.join(best.parts)}; also found "
+            warnings.append(f"{sid}: grading {name}; also found "
                             f"{', '.join(others[:3])}" + (" …" if len(others) > 3 else ""))
     for sid, (name, files) in empty.items():
         if sid not in candidates:
-            listed = ", ".join(files[:3]) + (" …" if len(files) > 3 else "")
-            sources.append(Source(sid, name, missing=f"no .ipynb notebook in the submission "
-                                                     f"(found: {listed})"))
+            listed = printable_name(", ".join(files[:3])) + (" …" if len(files) > 3 else "")
+            sources.append(Source(sid, printable_name(name),
+                                  missing=f"no .ipynb notebook in the submission (found: {listed})"))
     return sorted(sources, key=lambda s: s.id), warnings
 
 

@@ -21,7 +21,7 @@ from ..grade import GradeOptions, grade_notebook, protected_paths, result_key
 from ..report.gradescope import error_results, gradescope_results
 from ..report.table import result_table
 from ..results import PartResult, QuestionResult, SubmissionResult, write_json_atomic
-from ..submission import MAX_BYTES
+from ..submission import Unreadable, printable_name, read_notebook_file
 from ..users import DEFAULT_USER
 from .provision import ensure_kernel_user, lock
 
@@ -55,7 +55,7 @@ def _files(folder: Path) -> list[Path]:
 
 
 def _names(paths: list[Path], folder: Path, limit: int = 8) -> str:
-    shown = ", ".join(f"`{p.relative_to(folder)}`" for p in paths[:limit])
+    shown = ", ".join(f"`{printable_name(str(p.relative_to(folder)))}`" for p in paths[:limit])
     return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
 
 
@@ -108,11 +108,14 @@ def _grade(root: Path, config: Config, assignment: Assignment, kernel_user: str,
         path = find_submission(folder, assignment.notebook)
     except NoSubmission as exc:
         return _not_graded(assignment, exc.reason, "(no notebook)", start)
-    name = str(path.relative_to(folder))
-    size = path.stat().st_size
-    if size > MAX_BYTES:  # refuse before reading: the image has little memory
-        return _not_graded(assignment, f"`{name}` is too large ({size // 2**20} MiB); clear its "
-                                       f"outputs and submit again", name, start)
+    name = printable_name(str(path.relative_to(folder)))
+    try:  # no link below the upload folder, a regular file, capped (the image has little memory)
+        read_notebook_file(path, root=folder, name=f"`{name}`")
+    except Unreadable as exc:
+        return _not_graded(assignment, str(exc), name, start)
+    except OSError as exc:
+        return _not_graded(assignment, f"`{name}` could not be read ({exc.strerror})", name, start)
+    # grade_notebook reads the same regular file again: nothing has run yet that could change it.
     # Kernels cannot read root-only folders anyway; where the sandbox can, it hides them as well.
     options = GradeOptions(seed=seed, identity=ensure_kernel_user(kernel_user),
                            hide=protected_paths(config, root / "source", root / "results"))
