@@ -25,7 +25,8 @@ from .config import Assignment, Config, Limits
 from .errors import GraderError, KernelStartError, UsageError
 from .grade import GradeOptions, grade_notebook_async, rejected_result, result_key
 from .ids import Source, discover
-from .kernel import Kernel, kill_strays
+from .kernel import Kernel
+from .sandbox.reap import kill_token
 from .report.feedback import feedback_markdown
 from .report.gradebook import gradebook_csv
 from .report.gradescope import gradescope_results
@@ -86,7 +87,7 @@ class Store:
             except BlockingIOError:
                 raise UsageError(f"another grader batch is writing to {self.root}") from None
             for token_file in self.kernels.iterdir():
-                kill_strays(token_file.name)
+                kill_token(token_file.name)
                 token_file.unlink(missing_ok=True)
             for partial in self.root.glob("submissions/*/.*.tmp"):  # a write cut short by kill -9
                 partial.unlink(missing_ok=True)
@@ -168,7 +169,8 @@ class _Batch:
     # ---------------------------------------------------------------- kernels
 
     async def _start(self, limits: Limits) -> Kernel:
-        kernel = Kernel(None, limits, identity=self.options.identity, hide=self.options.hide)
+        assert self.options.policy is not None
+        kernel = Kernel(None, limits, policy=self.options.policy)
         if self.store is not None:
             self.store.kernel_started(kernel.token)
         try:
@@ -191,28 +193,41 @@ class _Batch:
         self.closing.add(task)
         task.add_done_callback(self.closing.discard)
 
-    async def _take(self, pending: asyncio.Task[Kernel], limits: Limits) -> Kernel:
-        """The pre-started kernel if it matches ``limits`` and started; else one started now."""
+    async def _take(self, pending: asyncio.Task[Kernel], limits: Limits) -> Kernel | str:
+        """The pre-started kernel if it matches ``limits`` and started; else one started now.
+
+        A kernel that will not start is tried twice more; then the reason, as a string: that
+        submission is recorded as not graded and the batch goes on.
+        """
         try:
             kernel = await pending
-        except KernelStartError:
-            return await self._start(limits)  # once more; a second failure ends the batch
-        if kernel.limits != limits:
+        except KernelStartError as exc:
+            reason = str(exc)
+        else:
+            if kernel.limits == limits:
+                return kernel
             self._close_later(kernel)
-            return await self._start(limits)
-        return kernel
+            reason = ""
+        for _ in range(2):
+            try:
+                return await self._start(limits)
+            except KernelStartError as exc:
+                reason = str(exc)
+        return reason
 
     # ---------------------------------------------------------------- grading
 
+    def _not_started(self, job: Job, data: bytes, reason: str) -> SubmissionResult:
+        """Not graded: no kernel could be started for it (before any of its code ran)."""
+        result = rejected_result(job.assignment, job.source.name, "not graded yet: the grader could "
+                                 "not start a kernel for it (not your fault)", data=data,
+                                 config_digest=self.digest)
+        return replace(result, error=None, internal_error=f"KernelStartError: {reason}")
+
     async def _grade(self, job: Job, data: bytes, kernel: Kernel | None) -> SubmissionResult:
-        try:
-            return await grade_notebook_async(data, job.assignment, name=job.source.name,
-                                              options=self.options, config_digest=self.digest,
-                                              kernel=kernel)
-        except KernelStartError as exc:  # a restart after the student's code broke the kernel
-            result = rejected_result(job.assignment, job.source.name, "the grader could not "
-                                     "restart the kernel", data=data, config_digest=self.digest)
-            return replace(result, error=None, internal_error=f"KernelStartError: {exc}")
+        return await grade_notebook_async(data, job.assignment, name=job.source.name,
+                                          options=self.options, config_digest=self.digest,
+                                          kernel=kernel)
 
     async def _worker(self) -> None:
         pending: asyncio.Task[Kernel] | None = None
@@ -235,10 +250,14 @@ class _Batch:
                     limits = job.assignment.limits
                     if pending is None:
                         pending = asyncio.ensure_future(self._start(limits))
-                    kernel = await self._take(pending, limits)
+                    taken = await self._take(pending, limits)
                     pending = None
                     if self.queue:  # the next submission's kernel starts while this one is graded
                         pending = asyncio.ensure_future(self._start(self.queue[0][1].assignment.limits))
+                    if isinstance(taken, str):
+                        self._finish(index, job, self._not_started(job, data, taken))
+                        continue
+                    kernel = taken
                 try:
                     result = await self._grade(job, data, kernel)
                 finally:
@@ -302,6 +321,7 @@ def run_batch(jobs: Sequence[Job], *, options: GradeOptions = GradeOptions(), co
               out: Path | None = None, workers: int | None = None, force: bool = False,
               stream: TextIO | None = None, live: bool | None = None) -> BatchReport:
     """Grade ``jobs``; with ``out``, write and reuse per-submission results and ``grades.csv``."""
+    options = options.resolved()
     store = Store(out) if out is not None else None
     stream = stream if stream is not None else sys.stderr
     live = stream.isatty() if live is None else live

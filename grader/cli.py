@@ -22,9 +22,11 @@ from .report.summary import batch_summary
 from .report.table import grid, result_table
 from .results import SubmissionResult, write_json_atomic
 from .submission import find_notebooks
-from .users import check_python_access, kernel_identity
+from .sandbox import Level, Policy, check_python_access, detect
+from .sandbox.identity import named_identity, stranger
 
 EXIT_OK = 0
+EXIT_NO_KERNEL = 3
 EXIT_INTERNAL = 4
 
 
@@ -92,15 +94,20 @@ def _parser() -> argparse.ArgumentParser:
                      help="submissions graded at once (default: the number of cores)")
     run.add_argument("--force", action="store_true", help="with --out: regrade every submission")
     run.add_argument("--seed", type=int, help="seed for hidden inputs (default: fresh randomness)")
-    run.add_argument("--kernel-user", help="as root, run kernels as this user (default: grader-kernel, "
-                                           "else nobody)")
+    run.add_argument("--kernel-user", help="as root, run every kernel as this user (default: a uid "
+                                           "of its own for each kernel)")
     run.add_argument("--create-user", action="store_true",
-                     help="create the kernel user if it does not exist (needs root)")
-    doctor = sub.add_parser("sandbox-check", help="check (as root) that the kernel user can run this Python")
-    doctor.add_argument("--kernel-user", help="the user kernels run as (default: grader-kernel, else nobody)")
-    doctor.add_argument("--create-user", action="store_true", help="create the kernel user if missing")
+                     help="create the --kernel-user if it does not exist (needs root)")
+    run.add_argument("--no-sandbox", action="store_true",
+                     help="with --out: grade even where kernels cannot be isolated at all "
+                          "(they can then read everything your user can)")
+    doctor = sub.add_parser("sandbox-check", help="show which isolation kernels get on this machine, "
+                                                  "layer by layer, and why")
+    doctor.add_argument("--kernel-user", help="as root, the user kernels run as (default: a uid of "
+                                              "their own)")
+    doctor.add_argument("--create-user", action="store_true", help="create the --kernel-user if missing")
     doctor.add_argument("--fix", action="store_true",
-                        help="add o+x (traversal only) to folders on the way to this Python")
+                        help="as root, add o+x (traversal only) to folders on the way to this Python")
     check = sub.add_parser("check-config", help="validate assignments.yml and exit")
     check.add_argument("--config", "-c", type=Path)
     build = sub.add_parser("build", help="build what a course platform needs")
@@ -146,22 +153,26 @@ def _exit_code(results: Sequence[SubmissionResult], interrupted: bool = False) -
     if interrupted:
         print("grader: interrupted; run the same command again to finish", file=sys.stderr)
         return 130
+    if failed and all(r.internal_error.startswith("KernelStartError") for r in failed):
+        return EXIT_NO_KERNEL
     return EXIT_INTERNAL if failed else EXIT_OK
 
 
 def _report_one(args: argparse.Namespace, result: SubmissionResult) -> int:
-    """Print one submission's table, write its Gradescope JSON if asked, return the exit code."""
-    print(result_table(result), end="\n\n", flush=True)
+    """Write its Gradescope JSON if asked (first: printing may fail), print its table, return the exit code."""
     if args.results:
         write_json_atomic(args.results, gradescope_results(result))
+    try:
+        print(result_table(result), end="\n\n", flush=True)
+    except (BrokenPipeError, OSError):  # a closed stdout loses the table, never the result
+        pass
     return _exit_code([result])
 
 
 def _run_one(args: argparse.Namespace, config_path: Path) -> int:
     """One notebook file: its kernel starts while the config (and SymPy) load."""
     path = args.paths[0]
-    options = GradeOptions(seed=args.seed,
-                           identity=kernel_identity(args.kernel_user, create=args.create_user))
+    options = GradeOptions(seed=args.seed, policy=_policy(args, batch=False))
     _, result = run_sync(grade_file_early)(
         path, config_path, lambda config: choose_assignment(config, path, args.assignment), options,
         assignment_id=args.assignment, name=display_name(path),
@@ -184,9 +195,8 @@ def _run(args: argparse.Namespace) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.gettempdir()).resolve()  # where kernels live: never hidden from them
         extra += [p for p in (args.out, *args.paths) if p.resolve() not in (tmp, *tmp.parents)]
-    options = GradeOptions(seed=args.seed,
-                           identity=kernel_identity(args.kernel_user, create=args.create_user),
-                           hide=protected_paths(config, *extra))
+    policy = _policy(args, batch=args.out is not None)
+    options = GradeOptions(seed=args.seed, policy=policy.with_hide(protected_paths(config, *extra)))
     if args.out is not None:
         return _batch(args, config, options)
     paths = find_notebooks(args.paths) if args.paths else demo_paths(config)
@@ -209,15 +219,34 @@ def _run(args: argparse.Namespace) -> int:
     return _report_one(args, result)
 
 
+def _policy(args: argparse.Namespace, *, batch: bool) -> Policy:
+    """The isolation kernels get; batch-grading other people's work with none needs --no-sandbox."""
+    policy = detect(args.kernel_user, create_user=args.create_user)
+    if policy.level is Level.NONE:
+        if batch and not args.no_sandbox:
+            raise UsageError("kernels cannot be isolated on this machine (" + policy.why + "), so each "
+                             "notebook could read everything your user can; run `grader "
+                             "sandbox-check` for details, or pass --no-sandbox to grade anyway")
+        print(f"grader: warning: kernels run without isolation ({policy.why}); they can read "
+              f"everything your user can", file=sys.stderr)
+    return policy
+
+
 def _sandbox_check(args: argparse.Namespace) -> int:
-    if os.geteuid() != 0:
-        print("not root: kernels run as the grader's own user; nothing to check")
-        return EXIT_OK
-    identity = kernel_identity(args.kernel_user, create=args.create_user, fix=args.fix)
-    if identity is None:  # not reached as root; kept for type checkers
-        return EXIT_OK
-    check_python_access(identity, run=True)
-    print(f"kernels run as {identity.name} (uid {identity.uid}) and can start {sys.executable}")
+    """Print each isolation layer as active or not, and why."""
+    if os.geteuid() == 0:
+        who = named_identity(args.kernel_user, create=args.create_user) if args.kernel_user else stranger()
+        opened = check_python_access(who, fix=args.fix, run=True)
+        for folder in opened:
+            print(f"opened {folder} for traversal (o+x)")
+    policy = detect(args.kernel_user, create_user=args.create_user, fix=args.fix)
+    print(f"isolation: {policy.level.value}")
+    for layer in policy.layers:
+        print(f"  {layer.name:<10} {'active' if layer.active else 'NOT active':<10} {layer.detail}")
+    if policy.bwrap:
+        print(f"  bubblewrap {policy.bwrap}")
+    if policy.why:
+        print(f"why not stronger: {policy.why}")
     return EXIT_OK
 
 

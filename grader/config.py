@@ -47,6 +47,7 @@ class Limits:
     cpu_seconds: int = 600
     file_size_mb: int = 64
     max_processes: int = 256
+    disk_mb: int = 256   # each of the kernel's working folder, /tmp and /dev/shm (bubblewrap)
     output_bytes_per_cell: int = 1_000_000
     output_bytes_total: int = 5_000_000
 

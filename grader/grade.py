@@ -21,20 +21,26 @@ from . import __version__
 from .checks import registry
 from .checks.base import Probe
 from .config import Assignment, Config, Preview, Question, load_config, preview
-from .errors import GraderError
-from .kernel import Identity, Kernel
+from .errors import GraderError, KernelStartError
+from .kernel import Kernel
 from .probes import Observation, ObsStatus
 from .results import CellReport, PartResult, QuestionResult, SubmissionResult
+from .sandbox import Policy, detect
 from .submission import Rejected, parse_notebook
 
 
 @dataclass(frozen=True)
 class GradeOptions:
-    """How to grade: the hidden-input seed (None: fresh entropy), the kernel's user, what it must not see."""
+    """How to grade: the hidden-input seed (None: fresh entropy) and the kernels' isolation.
+
+    ``policy`` None means the strongest isolation this machine allows (:func:`sandbox.detect`).
+    """
 
     seed: int | None = None
-    identity: Identity | None = None
-    hide: tuple[str, ...] = ()
+    policy: Policy | None = None
+
+    def resolved(self) -> GradeOptions:
+        return self if self.policy is not None else dataclasses.replace(self, policy=detect())
 
 
 def protected_paths(config: Config | Preview, *extra: Path) -> tuple[str, ...]:
@@ -116,11 +122,15 @@ async def grade_notebook_async(data: bytes, assignment: Assignment, *, name: str
     """
     start = time.monotonic()
     key = result_key(data, assignment, config_digest)
+    options = options.resolved()
+    assert options.policy is not None
+    isolation = options.policy.summary
 
     def finish(**kw: object) -> SubmissionResult:
         return SubmissionResult(assignment=assignment.id, submission=name,
                                 execution_time=time.monotonic() - start,
-                                grader_version=__version__, key=key, **kw)  # type: ignore[arg-type]
+                                grader_version=__version__, key=key, isolation=isolation,
+                                **kw)  # type: ignore[arg-type]
 
     try:
         nb = parse_notebook(data)
@@ -137,9 +147,8 @@ async def grade_notebook_async(data: bytes, assignment: Assignment, *, name: str
         nonlocal kernel
         async with contextlib.AsyncExitStack() as stack:
             if kernel is None:
-                kernel = await stack.enter_async_context(
-                    Kernel(nb, assignment.limits, deadline=deadline, identity=options.identity,
-                           hide=options.hide))
+                kernel = await _started(stack, lambda: Kernel(nb, assignment.limits, deadline=deadline,
+                                                              policy=options.policy))
             else:
                 kernel.assign(nb, deadline)
             cells = await kernel.run_cells()
@@ -167,6 +176,9 @@ async def grade_notebook_async(data: bytes, assignment: Assignment, *, name: str
     hard_limit = assignment.limits.submission_timeout + assignment.limits.startup_timeout + 60
     try:
         questions, cells = await asyncio.wait_for(run(), hard_limit)
+    except KernelStartError as exc:  # before any of the student's code ran: ours, not theirs
+        return finish(questions=_all_zero(assignment, _NOT_STARTED, False), notes=tuple(notes),
+                      internal_error=f"KernelStartError: {exc}")
     except GraderError:
         raise
     except asyncio.TimeoutError:
@@ -179,6 +191,17 @@ async def grade_notebook_async(data: bytes, assignment: Assignment, *, name: str
                   internal_error="\n".join(bugs) or None)
 
 
+async def _started(stack: contextlib.AsyncExitStack, make: Callable[[], Kernel]) -> Kernel:
+    """A started kernel, entered into ``stack``; a kernel that fails to start is tried twice more."""
+    for attempt in range(3):
+        try:
+            return await stack.enter_async_context(make())
+        except KernelStartError:
+            if attempt == 2:
+                raise
+    raise AssertionError("not reached")
+
+
 async def grade_file_early(path: Path, config_path: Path, choose: Callable[[Config], Assignment],
                            options: GradeOptions, *, assignment_id: str | None, name: str,
                            extra_hidden: Sequence[Path] = ()) -> tuple[Config, SubmissionResult]:
@@ -186,21 +209,30 @@ async def grade_file_early(path: Path, config_path: Path, choose: Callable[[Conf
 
     The kernel is started from an unvalidated :func:`preview` of the config; unless the validated
     config asks for exactly the same limits and hidden paths, that kernel is dropped unused.
-    ``options.hide`` is replaced by the config's :func:`protected_paths` plus ``extra_hidden``.
+    The policy's hidden paths are replaced by the config's :func:`protected_paths` plus
+    ``extra_hidden``.
     """
+    options = options.resolved()
+    assert options.policy is not None
     early = preview(config_path, assignment_id, path)
     kernel = started = None
     if early is not None:
-        kernel = Kernel(None, early.limits, identity=options.identity,
-                        hide=protected_paths(early, *extra_hidden))
+        kernel = Kernel(None, early.limits,
+                        policy=options.policy.with_hide(protected_paths(early, *extra_hidden)))
         started = asyncio.ensure_future(kernel.__aenter__())
     try:
         config = await asyncio.get_running_loop().run_in_executor(None, load_config, config_path)
         assignment = choose(config)
-        options = dataclasses.replace(options, hide=protected_paths(config, *extra_hidden))
+        options = dataclasses.replace(
+            options, policy=options.policy.with_hide(protected_paths(config, *extra_hidden)))
         if kernel is not None and started is not None:
-            await started
-            if (assignment.limits, options.hide) != (kernel.limits, kernel.hide):
+            try:
+                await started
+            except KernelStartError:  # grade_notebook_async starts (and retries) its own
+                await kernel.close()
+                kernel = None
+        if kernel is not None:
+            if (assignment.limits, options.policy) != (kernel.limits, kernel.policy):
                 await kernel.close()
                 kernel = None
         try:
@@ -220,6 +252,8 @@ async def grade_file_early(path: Path, config_path: Path, choose: Callable[[Conf
             await kernel.close()
 
 
+_NOT_STARTED = ("not graded: the grader could not start a kernel for this notebook (not your "
+                "fault); your instructor has been told and will regrade it")
 _OUR_FAULT = ("the grader failed on this question (not your fault); your instructor has been told "
               "and will regrade it")
 

@@ -25,13 +25,16 @@ from queue import Empty
 from typing import Any, Sequence
 
 import nbformat
-from jupyter_client import AsyncKernelManager
+import zmq
+import zmq.asyncio
+from jupyter_client import AsyncKernelClient, AsyncKernelManager
 from jupyter_client.kernelspec import KernelSpec
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from .config import Limits
 from .errors import KernelStartError
+from .sandbox import Jail, Level, Policy
 from .probes import (MIME, Observation, ObsStatus, ProbeRequest, install_code, new_nonce,
                      parse_result, probe_code)
 from .results import CellReport
@@ -39,25 +42,15 @@ from .results import CellReport
 _MAX_RESTARTS = 6
 _GRACE = 3.0  # seconds an interrupted kernel gets to become idle before it is restarted
 _PASSTHROUGH_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "LANG", "LC_ALL", "TZ")
+# ZeroMQ drops (and never hands to the grader) any message from the kernel larger than this, so
+# a notebook cannot make the grader decode hundreds of megabytes; cell output is capped far lower.
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 
 
-@dataclass(frozen=True)
-class Identity:
-    """The unprivileged user the kernel runs as (only when the grader runs as root)."""
-
-    name: str
-    uid: int
-    gid: int
-
-
-def _kernel_env(workdir: Path, runtime: Path, token: str) -> dict[str, str]:
+def _kernel_env(token: str) -> dict[str, str]:
     bindir = str(Path(sys.executable).parent)
     env = {
         "PATH": os.pathsep.join([bindir, "/usr/local/bin", "/usr/bin", "/bin"]),
-        "HOME": str(workdir),
-        "TMPDIR": str(workdir),
-        "IPYTHONDIR": str(runtime / "ipython"),
-        "MPLCONFIGDIR": str(runtime / "mpl"),
         "MPLBACKEND": "Agg",
         "PYTHONNOUSERSITE": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
@@ -74,15 +67,41 @@ def _kernel_env(workdir: Path, runtime: Path, token: str) -> dict[str, str]:
     return env
 
 
-class _KernelManager(AsyncKernelManager):
+class _Urls:
+    """Connect to the kernel's sockets through the grader's own descriptors of them (see Jail)."""
+
+    grader_urls: dict[str, str] | None = None
+
+    def _make_url(self, channel: str) -> str:
+        if self.grader_urls and channel in self.grader_urls:
+            return self.grader_urls[channel]
+        return super()._make_url(channel)  # type: ignore[misc]
+
+
+class _KernelClient(_Urls, AsyncKernelClient):
+    """The grader's client: its sockets refuse messages over MAX_MESSAGE_BYTES (its context says so)."""
+
+
+class _KernelManager(_Urls, AsyncKernelManager):
     """A kernel manager whose kernelspec is ours, whatever the notebook asked for."""
 
     _grader_argv: list[str] = []
+    _grader_interrupt = "signal"
 
     @property
     def kernel_spec(self) -> KernelSpec:
         return KernelSpec(argv=list(self._grader_argv), display_name="grader", language="python",
-                          env={}, interrupt_mode="signal")
+                          env={}, interrupt_mode=self._grader_interrupt)
+
+    def client(self, **kwargs: Any) -> Any:  # type: ignore[override]
+        kwargs.setdefault("context", self.context)
+        client = _KernelClient(**{**self.get_connection_info(session=True),
+                                  "connection_file": self.connection_file, "parent": self, **kwargs})
+        client.grader_urls = self.grader_urls
+        return client
+
+    def cleanup_ipc_files(self) -> None:
+        """The kernel's socket folder is emptied by the jail, as the kernel's uid; never here."""
 
 
 class _Client(NotebookClient):
@@ -117,28 +136,24 @@ class Kernel:
     """A live, sandboxed kernel for one notebook; use as ``async with Kernel(...) as k``."""
 
     def __init__(self, nb: nbformat.NotebookNode | None, limits: Limits, *,
-                 deadline: float | None = None, identity: Identity | None = None,
-                 hide: Sequence[str] = ()) -> None:
+                 deadline: float | None = None, policy: Policy) -> None:
         # A kernel may be started before its notebook is known (``nb=None``, no deadline yet):
         # it then waits, fresh, until ``assign`` hands it a submission.
         self.nb = nb if nb is not None else nbformat.v4.new_notebook()
         self.assigned = nb is not None
         self.limits = limits
         self.deadline = deadline if deadline is not None else float("inf")
-        self.identity = identity
-        self.hide = tuple(str(p) for p in hide)  # paths the kernel must not see (when root)
-        self.pid: int | None = None
+        self.policy = policy
         self.token = new_nonce()
+        self.jail = Jail(policy, limits, self.token)
         self.module_key = f"_grader_{new_nonce()[:12]}"
         self.restarts = 0
         self.broken: str | None = None  # why the kernel can no longer be used
         self.notes: list[str] = []
         self._good: list[int] = []      # cells that ran to completion, in order (replayed after a crash)
-        self._tmp = Path(tempfile.mkdtemp(prefix="grader-"))
-        self.workdir = self._tmp / "work"
-        self.runtime = self._tmp / "runtime"
         self.km: _KernelManager | None = None
         self.client: _Client | None = None
+        self._context: zmq.asyncio.Context | None = None
 
     def assign(self, nb: nbformat.NotebookNode, deadline: float) -> None:
         """Give a kernel started without a notebook its submission and that submission's deadline."""
@@ -152,11 +167,7 @@ class Kernel:
 
     async def __aenter__(self) -> Kernel:
         try:
-            self.workdir.mkdir(mode=0o700)
-            self.runtime.mkdir(mode=0o700)
-            if self.identity is not None:
-                for path in (self._tmp, self.workdir, self.runtime):
-                    os.chown(path, self.identity.uid, self.identity.gid)
+            self.jail.open()
             await self._start()
         except BaseException:
             await self.close()
@@ -166,59 +177,44 @@ class Kernel:
     async def __aexit__(self, *exc: Any) -> None:
         await self.close()
 
-    def _argv(self) -> list[str]:
-        spec: dict[str, Any] = {
-            "memory_mb": self.limits.memory_mb, "cpu_seconds": self.limits.cpu_seconds,
-            "file_size_mb": self.limits.file_size_mb, "max_processes": self.limits.max_processes,
-            "hide": list(self.hide), "network": False,
-        }
-        if self.identity is not None:
-            spec.update(uid=self.identity.uid, gid=self.identity.gid,
-                        own=[str(self.runtime / "connection.json")])
-        encoded = base64.urlsafe_b64encode(json.dumps(spec).encode()).decode()
-        # -I: the launcher runs as root in the student's working folder, so that folder (where
-        # the notebook may have written a grader/sandbox.py) must never be on its sys.path.
-        return [sys.executable, "-I", "-m", "grader.sandbox", encoded, "--", sys.executable, "-I",
-                "-m", "ipykernel_launcher", "-f", "{connection_file}",
-                "--HistoryManager.hist_file=:memory:", "--IPKernelApp.capture_fd_output=False"]
-
     async def _start(self) -> None:
-        km = _KernelManager(transport="ipc", ip=str(self.runtime / "kernel"),
-                            connection_file=str(self.runtime / "connection.json"))
-        km._grader_argv = self._argv()
+        self._context = zmq.asyncio.Context()
+        self._context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+        km = _KernelManager(transport="ipc", ip=self.jail.ip, connection_file=self.jail.connection_file,
+                            context=self._context)
+        # Signals reach bubblewrap, not the kernel inside it: interrupt by message there.
+        km._grader_interrupt = "message" if self.policy.level is Level.SANDBOX else "signal"
         self.km = km
         self.client = _Client(self.nb, km=km, timeout=self.limits.cell_timeout, allow_errors=True,
                               interrupt_on_timeout=False, raise_on_iopub_timeout=False,
                               iopub_timeout=2, record_timing=False, shutdown_kernel="immediate",
                               startup_timeout=int(self.limits.startup_timeout),
                               per_cell=2 * self.limits.output_bytes_per_cell + 65536,
-                              total=self.limits.output_bytes_total,
-                              resources={"metadata": {"path": str(self.workdir)}})
+                              total=self.limits.output_bytes_total)
         try:
-            env = _kernel_env(self.workdir, self.runtime, self.token)
-            # The kernel's own stdout goes nowhere (a notebook writing to fd 1 must not reach the
-            # grader's output); its stderr goes to a log, for when the kernel cannot start.
-            with open(self.runtime / "kernel.log", "ab") as log:
-                await km.start_kernel(env=env, cwd=str(self.workdir), stdout=subprocess.DEVNULL,
-                                      stderr=log)
-            self.pid = getattr(km.provisioner, "pid", None)
+            km.write_connection_file()
+            argv, popen, env = self.jail.command(
+                ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.capture_fd_output=False"],
+                _kernel_env(self.token))
+            km._grader_argv = argv
+            try:
+                await km.start_kernel(env=env, **popen)
+            finally:
+                self.jail.launched(getattr(km.provisioner, "pid", None))
+            ports = {channel: getattr(km, f"{channel}_port")
+                     for channel in ("shell", "iopub", "stdin", "control", "hb")}
+            km.grader_urls = await self.jail.sockets(ports, km.is_alive, self.limits.startup_timeout)
             await self.client.async_start_new_kernel_client()
         except Exception as exc:
-            raise KernelStartError(f"could not start a Python kernel: {exc}\n{self._log_tail()}") from exc
+            raise KernelStartError(f"could not start a Python kernel: {exc}\n{self.jail.log_tail()}") from exc
         reply = await self._execute_quietly(
             install_code(self.module_key, self.limits.output_bytes_per_cell), self.limits.startup_timeout)
         if reply is None or reply.get("status") != "ok":
             raise KernelStartError(f"could not install the probe runner in the kernel: {reply}")
 
-    def _log_tail(self) -> str:
-        try:
-            return (self.runtime / "kernel.log").read_bytes()[-2000:].decode("utf-8", "replace")
-        except OSError:
-            return ""
-
     async def _stop(self) -> None:
-        km, client = self.km, self.client
-        self.km = self.client = None
+        km, client, context = self.km, self.client, self._context
+        self.km = self.client = self._context = None
         if client is not None and client.kc is not None:
             try:
                 client.kc.stop_channels()
@@ -234,12 +230,14 @@ class Kernel:
                 await km.cleanup_resources()
             except Exception:  # noqa: BLE001
                 pass
-        kill_strays(self.token, self.pid)
+        self.jail.stop()
+        if context is not None:
+            context.destroy(linger=0)
 
     async def close(self) -> None:
-        """Kill the kernel and everything it started, and remove its folders."""
+        """Kill the kernel and everything it started, remove every file it wrote, free its uid."""
         await self._stop()
-        shutil.rmtree(self._tmp, ignore_errors=True)
+        await asyncio.get_running_loop().run_in_executor(None, self.jail.close)
 
     async def _restart(self, why: str) -> bool:
         """Start a fresh kernel and replay the cells that completed; False once it is hopeless."""
@@ -251,7 +249,18 @@ class Kernel:
         if self.remaining() <= 0:
             self.broken = "no time left to restart the kernel"
             return False
-        await self._start()
+        try:
+            await self._start()
+        except KernelStartError as exc:
+            # The submission broke what a fresh kernel needs (e.g. a process it left behind):
+            # once more from scratch, then its fault, with what it answered before kept.
+            await self._stop()
+            try:
+                await self._start()
+            except KernelStartError:
+                await self._stop()
+                self.broken = f"the kernel could not be restarted after {why}: {str(exc)[:300]}"
+                return False
         for index in list(self._good):
             status, _ = await self._run_one(index)
             if status in ("timeout", "killed"):
@@ -387,39 +396,3 @@ class Kernel:
                     payloads.append(payload)
             elif kind == "status" and content.get("execution_state") == "idle":
                 return parse_result(nonce, payloads)
-
-
-def _session_of(pid: str) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            stat = fh.read()
-    except OSError:
-        return None
-    fields = stat[stat.rfind(b")") + 2:].split()  # after "pid (comm) ": state ppid pgrp session
-    return int(fields[3]) if len(fields) > 3 else None
-
-
-def kill_strays(token: str, session: int | None = None) -> int:
-    """SIGKILL every process in the kernel's session or carrying its token; returns how many.
-
-    The kernel leads its own session, so its children are found by session id; a child that
-    left the session is still found by the token the kernel's environment passed down to it.
-    """
-    needle = f"GRADER_KERNEL_TOKEN={token}".encode()
-    killed = 0
-    me = os.getpid()
-    for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
-        if not entry.isdigit() or int(entry) == me:
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as fh:
-                environ = fh.read()
-        except OSError:
-            environ = b""
-        if needle in environ.split(b"\0") or (session is not None and _session_of(entry) == session):
-            try:
-                os.kill(int(entry), signal.SIGKILL)
-                killed += 1
-            except OSError:
-                pass
-    return killed

@@ -112,6 +112,7 @@ class SubmissionResult:
     notes: tuple[str, ...] = ()
     internal_error: str | None = None  # a grader bug: never shown to students, non-zero exit
     key: dict[str, str] = field(default_factory=dict)  # what this result depends on (resume)
+    isolation: str = ""  # the kernel isolation it was graded under (``sandbox.Policy.summary``)
 
     @property
     def score(self) -> float:
@@ -139,6 +140,7 @@ class SubmissionResult:
             "cells": [{"number": c.number, "status": c.status, "detail": c.detail} for c in self.cells],
             "questions": [q.to_dict() for q in self.questions],
             "key": dict(self.key),
+            "isolation": self.isolation,
         }
 
     @classmethod
@@ -158,7 +160,7 @@ class SubmissionResult:
             notes=tuple(data.get("notes", ())),
             cells=tuple(CellReport(c["number"], c["status"], c.get("detail", ""))
                         for c in data.get("cells", ())),
-            key=dict(data.get("key", {})))
+            key=dict(data.get("key", {})), isolation=str(data.get("isolation", "")))
 
 
 def printable_text(text: str) -> str:

@@ -13,7 +13,7 @@ import pytest
 from grader.config import Config, load_config
 from grader.grade import GradeOptions, grade_notebook, protected_paths
 from grader.results import SubmissionResult
-from grader.users import kernel_identity
+from grader.sandbox import Level, Policy, detect
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,23 +24,30 @@ def config() -> Config:
 
 
 @pytest.fixture(scope="session")
-def identity():
-    """The kernel's user, as the CLI would choose it (None when tests do not run as root)."""
-    return kernel_identity()
+def policy(config: Config) -> Policy:
+    """The isolation the CLI would choose on this machine (the strongest it allows)."""
+    return detect().with_hide(protected_paths(config))
+
+
+def policy_at(config: Config, level: Level) -> Policy:
+    """The isolation capped at ``level``: the fallbacks, to test that defences hold without bubblewrap."""
+    found = detect(cap=level).with_hide(protected_paths(config))
+    if found.level is not level:
+        pytest.skip(f"this machine cannot isolate kernels at level {level.value!r}: {found.why}")
+    return found
 
 
 @pytest.fixture
-def grade(config: Config, identity) -> Callable[..., SubmissionResult]:
-    """grade(path, assignment="micrograd", seed=12345, **limit_overrides) -> SubmissionResult."""
+def grade(config: Config, policy: Policy) -> Callable[..., SubmissionResult]:
+    """grade(path, assignment="micrograd", seed=12345, policy=None, **limit_overrides) -> SubmissionResult."""
 
     def run(path: Path, assignment: str = "micrograd", seed: int = 12345, name: str | None = None,
-            **limits: float) -> SubmissionResult:
+            isolation: Policy | None = None, **limits: float) -> SubmissionResult:
         spec = config.get(assignment)
         if limits:
             spec = dataclasses.replace(spec, limits=dataclasses.replace(spec.limits, **limits))
         result = grade_notebook(path, spec, name=name,
-                                options=GradeOptions(seed=seed, identity=identity,
-                                                     hide=protected_paths(config)),
+                                options=GradeOptions(seed=seed, policy=isolation or policy),
                                 config_digest=config.digest)
         assert result.internal_error is None, result.internal_error
         return result

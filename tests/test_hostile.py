@@ -188,8 +188,8 @@ CASES = [
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_hostile_notebook(case: Case, grade, identity, tmp_path):
-    if case.root_only and identity is None:
+def test_hostile_notebook(case: Case, grade, tmp_path):
+    if case.root_only and os.geteuid() != 0:
         pytest.skip("needs root: the kernel runs as another user in its own namespaces")
     mark = f"grader-test-{uuid.uuid4().hex}"
     path = variant(tmp_path / f"{case.id}.ipynb", replace=case.replace,
@@ -288,14 +288,14 @@ def test_created_kernel_user_cannot_see_grader_files(config, tmp_path):
     import pwd
 
     from grader.grade import GradeOptions, grade_notebook, protected_paths
-    from grader.users import kernel_identity
+    from grader.sandbox import detect
 
-    identity = kernel_identity("grader-test-kernel", create=True)
-    assert pwd.getpwnam("grader-test-kernel").pw_uid == identity.uid != 0
+    policy = detect("grader-test-kernel", create_user=True)
+    assert policy.user is not None and pwd.getpwnam("grader-test-kernel").pw_uid == policy.user.uid != 0
     case = next(c for c in CASES if c.id == "reads-solutions-and-config")
     path = variant(tmp_path / "cheat.ipynb", replace=case.replace)
     result = grade_notebook(path, config.get("micrograd"), options=GradeOptions(
-        seed=1, identity=identity, hide=protected_paths(config)))
+        seed=1, policy=policy.with_hide(protected_paths(config))))
     assert scores(result) == ZERO
     assert not any("PermissionError" in n for n in result.notes), result.notes  # hidden, not just denied
 

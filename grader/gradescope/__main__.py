@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import GraderError
-from ..users import DEFAULT_USER
 from .autograder import autograder_root, run
 from .provision import provision
 
@@ -19,11 +18,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="step", required=True)
     setup = sub.add_parser("setup", help="from setup.sh: kernel user, locked source, smoke test")
     setup.add_argument("--source", type=Path, required=True, help="the unpacked autograder.zip")
-    setup.add_argument("--kernel-user", default=DEFAULT_USER)
+    setup.add_argument("--kernel-user", help="run kernels as this account (default: a uid of their own)")
     grade = sub.add_parser("run", help="from run_autograder: grade the submission, write results.json")
     grade.add_argument("--root", type=Path, help="default: $AUTOGRADER_ROOT, else /autograder")
     grade.add_argument("--assignment", help="default: the only assignment in source/assignments.yml")
-    grade.add_argument("--kernel-user", default=DEFAULT_USER)
+    grade.add_argument("--kernel-user", help="run kernels as this account (default: a uid of their own)")
     grade.add_argument("--seed", type=int, help="seed for hidden inputs (default: fresh randomness)")
     args = parser.parse_args(argv)
     if args.step == "setup":

@@ -1,33 +1,16 @@
-"""The part of ``setup.sh`` that is not pip: the kernel's user, a locked source folder, a smoke test."""
+"""The part of ``setup.sh`` that is not pip: the strongest isolation the image allows, a locked source."""
 
 from __future__ import annotations
 
 import os
-import pwd
 import subprocess
 import sys
 from pathlib import Path
 
 from ..config import load_config
 from ..errors import GraderError
-from ..kernel import Identity
-from ..users import DEFAULT_USER, kernel_identity
-
-
-def ensure_kernel_user(name: str = DEFAULT_USER) -> Identity | None:
-    """The kernel's identity, creating the user if needed; None when not root (no switching)."""
-    if os.geteuid() != 0:
-        return None
-    try:
-        identity = kernel_identity(name, create=True)
-    except GraderError as exc:
-        try:  # another process may have created the user between the lookup and useradd
-            pwd.getpwnam(name)
-        except KeyError:
-            raise exc from None
-        identity = kernel_identity(name)
-    assert identity is not None  # root always gets an identity
-    return identity
+from ..sandbox import Identity, detect
+from ..sandbox.identity import named_identity, stranger
 
 
 def lock(folder: Path) -> None:
@@ -50,25 +33,27 @@ def _as_user(identity: Identity, code: str, *args: str) -> subprocess.CompletedP
                           text=True, timeout=120, env={"PATH": "/usr/bin:/bin", "HOME": "/"})
 
 
-def provision(source: Path, kernel_user: str = DEFAULT_USER) -> list[str]:
-    """Check the shipped config, create the kernel user, lock ``source``; returns what was done."""
+def provision(source: Path, kernel_user: str | None = None) -> list[str]:
+    """Check the shipped config, lock ``source``, find the isolation in force; returns what was done."""
     config = load_config(source / "assignments.yml")
     assignment = config.get(None)
     done = [f"assignment {assignment.id!r}: {len(assignment.questions)} questions, "
             f"{assignment.max_score:g} points"]
-    identity = ensure_kernel_user(kernel_user)
-    if identity is None:
-        return done + ["not root: kernels will run as this user; source folder left as it is"]
-    done.append(f"kernels run as {identity.name} (uid {identity.uid})")
+    if os.geteuid() != 0:
+        policy = detect()
+        return done + [f"isolation: {policy.summary}", "not root: source folder left as it is"]
+    identity = named_identity(kernel_user, create=True) if kernel_user else stranger()
+    policy = detect(kernel_user, fix=True)
+    done.append(f"isolation: {policy.summary}" + (f" (not stronger: {policy.why})" if policy.why else ""))
     lock(source)
     done.append(f"locked {source} (mode 700, root only)")
-    smoke = _as_user(identity, "import ipykernel, grader.sandbox")
+    smoke = _as_user(identity, "import ipykernel, numpy, sympy")
     if smoke.returncode != 0:
-        raise GraderError(f"the kernel user {identity.name} cannot run {sys.executable}: "
+        raise GraderError(f"kernels ({identity.name}) cannot run {sys.executable}: "
                           f"{smoke.stderr.strip()[-500:]} (is the virtual environment inside a "
                           f"folder only root can enter?)")
     peek = _as_user(identity, "import os, sys; os.listdir(sys.argv[1])", str(source))
     if peek.returncode == 0:
-        raise GraderError(f"the kernel user {identity.name} can still read {source}")
-    done.append(f"checked: {identity.name} can run the kernel's python and cannot read {source}")
+        raise GraderError(f"kernels ({identity.name}) can still read {source}")
+    done.append(f"checked: kernels ({identity.name}) can run the kernel's python and cannot read {source}")
     return done

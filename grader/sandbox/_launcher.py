@@ -1,0 +1,108 @@
+"""The last step before the kernel: limits, (legacy) namespaces, identity, then ``exec``.
+
+Never imported by the grader: its *source* is handed to ``python -I -S -c`` (see ``launch.py``),
+so that nothing on disk that a kernel could have written (a planted ``.pth``, a ``grader/``
+folder in a working directory) is ever read by it, and so that it also runs inside a bubblewrap
+sandbox where the grader package is not visible. Standard library only.
+
+argv: ``SPEC -- CMD...`` where SPEC is base64 of JSON (nothing in it can look like a kernelspec
+``{placeholder}``):
+  memory_mb, cpu_seconds, file_size_mb, max_processes -- resource limits (set here, inside any user
+      namespace, so that the process count is this sandbox's own and not the user's);
+  hide -- list of paths (root only, no bubblewrap): move into private mount and network
+      namespaces and cover these with empty mounts;
+  uid, gid -- (root only) drop to this identity before ``exec``.
+"""
+
+import base64
+import ctypes
+import ctypes.util
+import json
+import os
+import resource
+import sys
+
+_MIB = 1024 * 1024
+_CLONE_NEWNS = 0x00020000
+_CLONE_NEWNET = 0x40000000
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
+_MS_BIND, _MS_REC, _MS_PRIVATE = 4096, 16384, 1 << 18
+
+
+def _limit(which, value):
+    try:
+        soft, hard = resource.getrlimit(which)
+        if hard != resource.RLIM_INFINITY:
+            value = min(value, hard)
+        resource.setrlimit(which, (value, value))
+    except (ValueError, OSError):
+        pass  # a limit the platform refuses is not worth failing the kernel for
+
+
+def _mount(libc, source, target, fstype, flags, data):
+    if libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None, flags,
+                  data.encode() if data else None) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, "mount " + target + ": " + os.strerror(errno))
+
+
+def isolate(hide):
+    """Private mount and network namespaces with ``hide`` covered; returns what could not be done."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+    if libc.unshare(_CLONE_NEWNS | _CLONE_NEWNET) != 0:
+        return ["no private namespaces (" + os.strerror(ctypes.get_errno()) + ")"]
+    problems = []
+    try:
+        _mount(libc, "none", "/", None, _MS_REC | _MS_PRIVATE, None)
+    except OSError as exc:
+        return [str(exc)]
+    try:  # other users' processes (the grader's command line among them) become invisible
+        _mount(libc, "proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, "hidepid=2")
+    except OSError as exc:
+        problems.append(str(exc))
+    for path in hide:
+        try:
+            if os.path.isdir(path):
+                _mount(libc, "tmpfs", path, "tmpfs", _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC,
+                       "size=4k,mode=0555")
+            elif os.path.exists(path):
+                _mount(libc, "/dev/null", path, None, _MS_BIND, None)
+        except OSError as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def apply(spec):
+    """Apply the namespaces, limits and identity in ``spec`` to this process; returns problems."""
+    problems = []
+    if spec.get("hide") is not None and os.getuid() == 0:
+        problems += isolate(list(spec["hide"]))
+    if spec.get("memory_mb"):
+        _limit(resource.RLIMIT_AS, int(spec["memory_mb"]) * _MIB)
+    if spec.get("cpu_seconds"):
+        _limit(resource.RLIMIT_CPU, int(spec["cpu_seconds"]))
+    if spec.get("file_size_mb"):
+        _limit(resource.RLIMIT_FSIZE, int(spec["file_size_mb"]) * _MIB)
+    _limit(resource.RLIMIT_CORE, 0)
+    if spec.get("uid") is not None and os.getuid() == 0:
+        os.setgroups([])
+        os.setgid(int(spec["gid"]))
+        os.setuid(int(spec["uid"]))
+    if spec.get("max_processes"):
+        _limit(resource.RLIMIT_NPROC, int(spec["max_processes"]))
+    os.umask(0o077)
+    return problems
+
+
+def main(argv):
+    if len(argv) < 3 or argv[1] != "--":
+        print("usage: SPEC -- CMD...", file=sys.stderr)
+        return 2
+    for problem in apply(json.loads(base64.b64decode(argv[0]))):
+        print("grader sandbox: " + problem, file=sys.stderr)
+    os.execv(argv[2], argv[2:])
+    return 127  # not reached
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

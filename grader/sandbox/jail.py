@@ -1,0 +1,311 @@
+"""One kernel's isolation on the host: its uid, its folders, its launch command, its reaping.
+
+Folder layout (``base`` made by the grader with ``mkdtemp``; as root it is root's, mode 0711):
+
+    base/connection.json   the grader's connection file (jupyter_client writes it; root only)
+    base/kernel-N.log      the kernel's stderr for its N-th start, opened by the grader and
+                           handed over as a descriptor
+    base/sock/             the kernel's ZeroMQ sockets: the only folder (with ``work/``) that
+                           the kernel's uid can write
+    base/work/             the working folder, outside bubblewrap only (inside, it is a tmpfs)
+
+Nothing running as root opens, creates, chowns or deletes a path inside ``sock/`` or ``work/``
+while a kernel process can still write there: the kernel receives its connection file as a
+descriptor (``--ro-bind-data`` into the sandbox, ``/proc/self/fd/N`` outside it), sockets are
+opened ``O_PATH | O_NOFOLLOW`` through a descriptor of ``sock/`` and checked to be sockets owned
+by the kernel's uid before the grader connects to them (through ``/proc/self/fd/N``), and the
+two folders are emptied by a process running as the kernel's uid after every process of that
+uid is dead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from ..config import Limits
+from .allowlist import CONNECTION, SOCKETS, bwrap_args, passwd_entries, sandbox_env
+from .identity import Identity
+from .policy import Level, Policy
+from .reap import children_of, kill_pidns, kill_token, kill_uid, pidns_of
+
+_LAUNCHER = base64.b64encode(Path(__file__).with_name("_launcher.py").read_bytes()).decode()
+_BOOT = ("import base64,sys;exec(compile(base64.b64decode(sys.argv.pop(1)),'grader-launcher',"
+         "'exec'))")
+# Run as the kernel's uid once its processes are dead: empty the folders it could write.
+_EMPTY = r"""
+import os, shutil, stat, sys
+me = os.getuid()
+def wipe(path):
+    for root, dirs, files in os.walk(path):
+        for d in dirs:
+            try: os.chmod(os.path.join(root, d), 0o700)
+            except OSError: pass
+    for name in os.listdir(path):
+        p = os.path.join(path, name)
+        try:
+            if os.path.isdir(p) and not os.path.islink(p): shutil.rmtree(p, ignore_errors=True)
+            else: os.unlink(p)
+        except OSError: pass
+for folder in sys.argv[1:]:
+    if folder.startswith("shared:"):  # a world-writable folder: only what this uid owns
+        folder = folder[7:]
+        try: names = os.listdir(folder)
+        except OSError: continue
+        for name in names:
+            p = os.path.join(folder, name)
+            try: st = os.lstat(p)
+            except OSError: continue
+            if st.st_uid != me: continue
+            if stat.S_ISDIR(st.st_mode):
+                try: os.chmod(p, 0o700)
+                except OSError: pass
+                wipe(p)
+                try: os.rmdir(p)
+                except OSError: pass
+            else:
+                try: os.unlink(p)
+                except OSError: pass
+    else:
+        try: wipe(folder)
+        except OSError: pass
+"""
+_SHARED_TMP = ("/tmp", "/var/tmp", "/dev/shm")
+
+
+def _memfd(data: bytes) -> int:
+    fd = os.memfd_create("grader", 0)
+    os.write(fd, data)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+class Jail:
+    """One kernel's isolation; ``open()`` before the first start, ``close()`` when done."""
+
+    def __init__(self, policy: Policy, limits: Limits, token: str) -> None:
+        self.policy, self.limits, self.token = policy, limits, token
+        self.identity: Identity | None = None
+        self.base: Path | None = None
+        self.pidns: str | None = None
+        self.outer_pid: int | None = None
+        self._stack = contextlib.ExitStack()
+        self._dirfd: int | None = None
+        self._sock_fds: list[int] = []
+        self._launch_fds: list[int] = []
+        self._starts = 0
+
+    @property
+    def sandboxed(self) -> bool:
+        return self.policy.level is Level.SANDBOX
+
+    @property
+    def own_uid(self) -> bool:
+        """True when no other process on the machine has the kernel's uid (a pooled uid)."""
+        return self.identity is not None and self.policy.user is None
+
+    # ------------------------------------------------------------------ folders
+
+    def open(self) -> None:
+        """Take a uid and make the folders."""
+        try:
+            if self.policy.user is not None:
+                self.identity = self.policy.user
+            elif self.policy.pool is not None:
+                self.identity = self._stack.enter_context(self.policy.pool.acquire())
+            self.base = Path(tempfile.mkdtemp(prefix="grader-"))
+            if self.identity is not None:
+                os.chmod(self.base, 0o711)  # the kernel's uid may pass through, not list or write
+            for name in ("sock",) if self.sandboxed else ("sock", "work"):
+                os.mkdir(self.base / name, 0o700)
+                if self.identity is not None:
+                    os.chown(self.base / name, self.identity.uid, self.identity.gid)
+            self._dirfd = os.open(self.base / "sock", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def ip(self) -> str:
+        """The socket path prefix the grader's side writes into its connection file."""
+        assert self.base is not None
+        return str(self.base / "sock" / "k")
+
+    @property
+    def connection_file(self) -> str:
+        assert self.base is not None
+        return str(self.base / "connection.json")
+
+    @property
+    def workdir(self) -> str:
+        """The kernel's working folder as the grader sees it (None-like '' inside bubblewrap)."""
+        assert self.base is not None
+        return "" if self.sandboxed else str(self.base / "work")
+
+    def log_tail(self) -> str:
+        if self.base is None or not self._starts:
+            return ""
+        try:
+            data = (self.base / f"kernel-{self._starts}.log").read_bytes()
+        except OSError:
+            return ""
+        return data[-2000:].decode("utf-8", "replace")
+
+    # ------------------------------------------------------------------ launch
+
+    def command(self, kernel_args: list[str], env: dict[str, str]
+                ) -> tuple[list[str], dict[str, Any], dict[str, str]]:
+        """argv, extra ``Popen`` arguments and environment for the next start of the kernel.
+
+        ``kernel_args`` follow ``python -m ipykernel_launcher -f CONNECTION``. The grader's
+        connection file must have been written (``KernelManager.write_connection_file``).
+        """
+        assert self.base is not None
+        self._close_launch_fds()
+        self._starts += 1
+        info = json.loads(Path(self.connection_file).read_bytes())
+        if self.sandboxed:
+            info["ip"] = f"{SOCKETS}/k"
+        conn = _memfd(json.dumps(info).encode())
+        log = os.open(self.base / f"kernel-{self._starts}.log",
+                      os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_APPEND, 0o600)
+        self._launch_fds = [conn, log]
+        spec: dict[str, Any] = {
+            "memory_mb": self.limits.memory_mb, "cpu_seconds": self.limits.cpu_seconds,
+            "file_size_mb": self.limits.file_size_mb, "max_processes": self.limits.max_processes}
+        if self.policy.level is Level.NAMESPACES:
+            spec["hide"] = list(self.policy.hide)
+        if not self.sandboxed and self.identity is not None:
+            spec.update(uid=self.identity.uid, gid=self.identity.gid)
+        kernel = [sys.executable, "-I", "-m", "ipykernel_launcher", "-f",
+                  CONNECTION if self.sandboxed else f"/proc/self/fd/{conn}", *kernel_args]
+        launcher = [sys.executable, "-I", "-S", "-c", _BOOT, _LAUNCHER,
+                    base64.b64encode(json.dumps(spec).encode()).decode(), "--", *kernel]
+        popen: dict[str, Any] = {"stdout": subprocess.DEVNULL, "stderr": log}
+        if self.sandboxed:
+            passwd, group = (_memfd(data) for data in passwd_entries())
+            self._launch_fds += [passwd, group]
+            argv = [*bwrap_args(self.policy.bwrap or "bwrap", sockets=str(self.base / "sock"),
+                                connection_fd=conn, passwd_fd=passwd, group_fd=group,
+                                disk_mb=self.limits.disk_mb)[:-1],
+                    "--unsetenv", "JPY_PARENT_PID", "--", *launcher]
+            env = sandbox_env(env)
+            popen["cwd"] = str(self.base)
+            if self.identity is not None:  # bubblewrap itself starts unprivileged
+                popen.update(user=self.identity.uid, group=self.identity.gid, extra_groups=[])
+        else:
+            argv = launcher
+            work = self.base / "work"
+            env = {**env, "HOME": str(work), "TMPDIR": str(work),
+                   "IPYTHONDIR": str(work / ".ipython"), "MPLCONFIGDIR": str(work / ".matplotlib")}
+            popen["cwd"] = str(work)
+        popen["pass_fds"] = tuple(fd for fd in self._launch_fds if fd != log)
+        return argv, popen, env
+
+    def launched(self, pid: int | None) -> None:
+        """The kernel's process (bubblewrap's, inside it) has started: drop the launch descriptors."""
+        self.outer_pid = pid
+        self._close_launch_fds()
+
+    def _close_launch_fds(self) -> None:
+        for fd in self._launch_fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._launch_fds = []
+
+    async def sockets(self, ports: dict[str, int], alive: Callable[[], Awaitable[bool]],
+                      timeout: float) -> dict[str, str]:
+        """ZeroMQ URLs for the kernel's channels, once it has bound them all.
+
+        Each socket is opened without following links and must be a socket owned by the
+        kernel's uid; the grader then connects through its own descriptor of it, so no later
+        swap in the folder can redirect the connection.
+        """
+        assert self._dirfd is not None
+        owner = self.identity.uid if self.identity is not None else os.getuid()
+        urls: dict[str, str] = {}
+        deadline = time.monotonic() + timeout
+        checked_alive = time.monotonic()
+        while len(urls) < len(ports):
+            for channel, port in ports.items():
+                if channel in urls:
+                    continue
+                try:
+                    fd = os.open(f"k-{port}", os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC,
+                                 dir_fd=self._dirfd)
+                except FileNotFoundError:
+                    continue
+                st = os.fstat(fd)
+                if not stat.S_ISSOCK(st.st_mode) or st.st_uid != owner:
+                    os.close(fd)
+                    raise OSError(f"the kernel's {channel} socket is not a socket it owns")
+                self._sock_fds.append(fd)
+                urls[channel] = f"ipc:///proc/self/fd/{fd}"
+            if len(urls) == len(ports):
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the kernel did not open its sockets within {timeout:.0f} s")
+            if time.monotonic() - checked_alive > 0.5:
+                checked_alive = time.monotonic()
+                if not await alive():
+                    raise OSError("the kernel exited before it opened its sockets")
+            await asyncio.sleep(0.01)
+        if self.sandboxed and self.outer_pid is not None:
+            inner = children_of(self.outer_pid)  # bubblewrap's first process in the new namespace
+            self.pidns = pidns_of(inner[0]) if inner else None
+        return urls
+
+    # ------------------------------------------------------------------ teardown
+
+    def stop(self) -> None:
+        """Kill every process of this kernel, and forget its sockets."""
+        for fd in self._sock_fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._sock_fds = []
+        if self.pidns is not None and self.pidns != pidns_of(os.getpid()):
+            kill_pidns(self.pidns)
+        if self.own_uid:
+            assert self.identity is not None
+            kill_uid(self.identity.uid)
+        elif not self.sandboxed:
+            kill_token(self.token, self.outer_pid)
+
+    def close(self) -> None:
+        """Kill, remove every file the kernel wrote, release the uid."""
+        try:
+            self.stop()
+            self._close_launch_fds()
+            if self._dirfd is not None:
+                os.close(self._dirfd)
+                self._dirfd = None
+            if self.base is not None:
+                self._remove()
+        finally:
+            self._stack.close()
+
+    def _remove(self) -> None:
+        assert self.base is not None
+        if self.identity is not None:
+            folders = [str(self.base / name) for name in ("sock", "work")
+                       if (self.base / name).is_dir()]
+            if self.own_uid and not self.sandboxed:
+                folders += [f"shared:{path}" for path in _SHARED_TMP]
+            with contextlib.suppress(OSError, subprocess.SubprocessError):
+                subprocess.run([sys.executable, "-I", "-S", "-c", _EMPTY, *folders],
+                               user=self.identity.uid, group=self.identity.gid, extra_groups=[],
+                               cwd="/", env={}, timeout=60, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+        shutil.rmtree(self.base, ignore_errors=True)  # fd-based: never follows a link
+        self.base = None
