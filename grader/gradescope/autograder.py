@@ -22,8 +22,8 @@ from ..report.gradescope import error_results, gradescope_results
 from ..report.table import result_table
 from ..results import PartResult, QuestionResult, SubmissionResult, write_json_atomic
 from ..submission import Unreadable, printable_name, read_notebook_file
-from ..users import DEFAULT_USER
-from .provision import ensure_kernel_user, lock
+from ..sandbox import detect
+from .provision import lock
 
 DEFAULT_ROOT = Path("/autograder")
 _SKIPPED_DIRS = frozenset({".ipynb_checkpoints", "__MACOSX", ".git"})
@@ -101,8 +101,8 @@ def _prepare_results(folder: Path) -> None:
     (folder / "results.json").unlink(missing_ok=True)
 
 
-def _grade(root: Path, config: Config, assignment: Assignment, kernel_user: str,
-           seed: int | None, start: float) -> SubmissionResult:
+def _grade(root: Path, config: Config, assignment: Assignment, kernel_user: str | None,
+           seed: int | None, start: float, log: TextIO) -> SubmissionResult:
     folder = root / "submission"
     try:
         path = find_submission(folder, assignment.notebook)
@@ -117,12 +117,15 @@ def _grade(root: Path, config: Config, assignment: Assignment, kernel_user: str,
         return _not_graded(assignment, f"`{name}` could not be read ({exc.strerror})", name, start)
     # grade_notebook reads the same regular file again: nothing has run yet that could change it.
     # Kernels cannot read root-only folders anyway; where the sandbox can, it hides them as well.
-    options = GradeOptions(seed=seed, identity=ensure_kernel_user(kernel_user),
-                           hide=protected_paths(config, root / "source", root / "results"))
+    policy = detect(kernel_user, create_user=kernel_user is not None)
+    print(f"isolation: {policy.summary}" + (f" (not stronger: {policy.why})" if policy.why else ""),
+          file=log)
+    options = GradeOptions(seed=seed, policy=policy.with_hide(
+        protected_paths(config, root / "source", root / "results")))
     return grade_notebook(path, assignment, options=options, config_digest=config.digest, name=name)
 
 
-def run(root: Path | None = None, *, kernel_user: str = DEFAULT_USER, assignment_id: str | None = None,
+def run(root: Path | None = None, *, kernel_user: str | None = None, assignment_id: str | None = None,
         seed: int | None = None, log: TextIO = sys.stdout) -> dict[str, Any]:
     """Grade the submission under ``root`` and write ``root/results/results.json`` once, always.
 
@@ -139,7 +142,7 @@ def run(root: Path | None = None, *, kernel_user: str = DEFAULT_USER, assignment
         config = load_config(root / "source" / "assignments.yml")
         assignment = config.get(assignment_id)
         print(f"grader {__version__}: assignment {assignment.id}", file=log)
-        result = _grade(root, config, assignment, kernel_user, seed, start)
+        result = _grade(root, config, assignment, kernel_user, seed, start, log)
         data = gradescope_results(result)
         print(result_table(result), file=log)
         if result.internal_error:
