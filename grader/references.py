@@ -1,11 +1,11 @@
-"""Reference values, computed in the grader process only: SymPy derivatives and error bounds."""
+"""Reference values, computed in the grader process only: SymPy derivatives, float recomputation."""
 
 from __future__ import annotations
 
+import ast
 import functools
 import math
-from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import sympy
 from sympy.parsing.sympy_parser import parse_expr, standard_transformations
@@ -50,6 +50,40 @@ def value_at(expr: sympy.Expr, variables: Sequence[str], point: Sequence[float])
     return value
 
 
+_MATH = {"sin": math.sin, "cos": math.cos, "tan": math.tan, "exp": math.exp, "log": math.log,
+         "sqrt": math.sqrt, "tanh": math.tanh, "sinh": math.sinh, "cosh": math.cosh, "atan": math.atan,
+         "Abs": abs}
+_ALLOWED = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Call, ast.Name, ast.Load, ast.Constant,
+            ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.USub, ast.UAdd)
+
+
+@functools.lru_cache(maxsize=64)
+def float_function(expression: str, variables: tuple[str, ...]) -> Callable[..., float]:
+    """``expression`` as a Python function of ``variables`` on floats, with ``math``'s functions.
+
+    It performs the very float operations, in the very order, that the same expression typed into a
+    notebook performs (``-a**3 + sin(3*b)``: same parse, same rounding), so that a student's
+    finite difference can be recomputed here bit for bit. Only arithmetic, numbers, the variables
+    and the functions SymPy also accepts are allowed.
+    """
+    parse(expression, variables)  # the same validation as the SymPy reference
+    tree = ast.parse(expression.strip(), mode="eval")
+    for node in ast.walk(tree):
+        if not isinstance(node, _ALLOWED):
+            raise ValueError(f"{expression!r}: {type(node).__name__} is not allowed in a float function")
+        if isinstance(node, ast.Name) and node.id not in variables and node.id not in _MATH:
+            raise ValueError(f"{expression!r}: unknown name {node.id!r}")
+        if isinstance(node, ast.Constant) and type(node.value) not in (int, float):
+            raise ValueError(f"{expression!r}: only numbers are allowed as constants")
+        if isinstance(node, ast.Call) and (not isinstance(node.func, ast.Name) or node.keywords):
+            raise ValueError(f"{expression!r}: only plain calls of math functions are allowed")
+    lam = ast.Expression(ast.Lambda(
+        ast.arguments(posonlyargs=[], args=[ast.arg(v) for v in variables], kwonlyargs=[],
+                      kw_defaults=[], defaults=[]), tree.body))
+    ast.fix_missing_locations(lam)
+    return eval(compile(lam, "<expression>", "eval"), {"__builtins__": {}, **_MATH})  # noqa: S307
+
+
 @functools.lru_cache(maxsize=256)
 def partial(expr: sympy.Expr, variable: str, order: int = 1) -> sympy.Expr:
     return sympy.diff(expr, sympy.Symbol(variable, real=True), order)
@@ -63,47 +97,6 @@ def gradient_at(expr: sympy.Expr, variables: Sequence[str], point: Sequence[floa
 def scale_at(expr: sympy.Expr, variables: Sequence[str], point: Sequence[float]) -> float:
     """Sum of the absolute values of ``expr``'s additive terms: what round-off is relative to."""
     return sum(abs(value_at(term, variables, point)) for term in sympy.Add.make_args(expr))
-
-
-@dataclass(frozen=True)
-class DifferenceExpectation:
-    """What a correct finite-difference estimate of one partial derivative should look like."""
-
-    exact: float        # the true partial derivative
-    expected: float     # exact plus the scheme's leading truncation error
-    tolerance: float    # next-order truncation error plus round-off, with a safety factor
-    curvature: float    # second partial derivative (to recognise other schemes and steps)
-    third: float        # third partial derivative
-
-
-def difference_expectation(expr: sympy.Expr, variables: Sequence[str], point: Sequence[float],
-                           index: int, h: float, scheme: str, safety: float = 4.0
-                           ) -> DifferenceExpectation:
-    """Expected forward/central estimate of d expr / d variables[index] with step ``h``.
-
-    forward: (f(x+h) - f(x)) / h     = f' + h f''/2 + h^2 f'''/6 + ...
-    central: (f(x+h) - f(x-h)) / 2h  = f' + h^2 f'''/6 + ...
-    Round-off: each f evaluation is off by about eps times the sum of |terms|, and x+h is not
-    exactly x plus h, which rescales the step by up to eps |x| / h.
-    """
-    var = variables[index]
-    exact = value_at(partial(expr, var, 1), variables, point)
-    second = value_at(partial(expr, var, 2), variables, point)
-    third = value_at(partial(expr, var, 3), variables, point)
-    scale = scale_at(expr, variables, point)
-    x = abs(float(point[index])) + h
-    if scheme == "forward":
-        expected = exact + h * second / 2
-        truncation = h * h * abs(third) / 6
-        roundoff = 2 * EPS * scale / h + abs(exact) * EPS * x / h
-    elif scheme == "central":
-        expected = exact
-        truncation = h * h * abs(third) / 6
-        roundoff = EPS * scale / h + abs(exact) * EPS * x / h
-    else:
-        raise ValueError(f"unknown scheme {scheme!r}")
-    tolerance = safety * (truncation + roundoff) + 4 * EPS * abs(expected)
-    return DifferenceExpectation(exact, expected, tolerance, second, third)
 
 
 def softmax_nll(logits: Sequence[float], label: int) -> tuple[float, list[float], list[float]]:

@@ -1,0 +1,233 @@
+"""What a finite-difference answer really is: the scheme and the step that reproduce the numbers.
+
+The grader cannot see the student's code, only the numbers. So for every plausible step ``h`` (the
+usual decimal steps 1e-12 ... 1e-2 in every way a student writes them: ``1e-6``, ``10**-6``,
+``0.1**6``, ``5e-4`` as ``1e-3/2``, powers of two, ``sqrt(eps)``, steps relative to the input) it
+recomputes the scheme here, in float64, exactly as a notebook computes it:
+``(f(x+h) - f(x)) / h`` or ``(f(x+h) - f(x-h)) / (2*h)``, with ``f`` evaluated operation for
+operation as the notebook's own ``f``. A number *reproduces* a scheme at step ``h`` when
+
+1. it is the recomputed value bit for bit (within 3 units in the last place, for ``/2/h`` versus
+   ``/(2*h)`` and the like), or
+2. it lies on the difference-quotient grid of that step (``g * h`` is a whole multiple of the
+   spacing of floats near ``f(x)``, as every ``(f1 - f0) / h`` is, however ``f`` was written) and
+   within the round-off of evaluating ``f`` another way (``8 eps |terms of f| / h``) of the
+   recomputed value.
+Where the two are indistinguishable -- tiny steps, where round-off swamps truncation -- rules 1 and
+2 still separate them: the exact derivative (typed in, or computed symbolically) is not on any
+step's grid except by a coincidence of about one in a million, and a number pasted with few digits
+is neither. What the rules cannot tell apart, and accept: a printed finite difference pasted back
+with all its digits (it *is* one), and, at steps below about 1e-7 where round-off dominates, a
+forward difference of a differently written ``f`` from a central one (the question's scheme wins).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Callable, Sequence
+
+EPS = 2.0 ** -52
+SCHEMES = ("forward", "central", "backward", "central_no_half")
+FORMULA = {
+    "forward": "(f(x+h) - f(x)) / h",
+    "central": "(f(x+h) - f(x-h)) / (2h)",
+    "backward": "(f(x) - f(x-h)) / h",
+    "central_no_half": "(f(x+h) - f(x-h)) / h",
+}
+
+
+@dataclass(frozen=True)
+class Step:
+    value: float
+    nice: bool  # 1, 2 or 5 times a power of ten, or half of one: the steps students pick
+
+
+@dataclass(frozen=True)
+class Component:
+    """One partial derivative at the published point, and what the grader needs to judge it."""
+
+    fn: Callable[..., float]
+    point: tuple[float, ...]
+    index: int
+    exact: float
+    curvature: float    # second partial derivative
+    scale: float        # sum of |terms| of f at the point: what round-off in f is relative to
+    exact_scale: float  # sum of |terms| of the partial derivative: round-off of an exact formula
+
+    def estimate(self, h: float, scheme: str) -> float:
+        """The scheme at step ``h``, computed exactly as a notebook computes it."""
+        x = list(self.point)
+
+        def at(d: float) -> float:
+            y = list(x)
+            y[self.index] = x[self.index] + d
+            return self.fn(*y)
+
+        try:
+            if scheme == "forward":
+                return (at(h) - self.fn(*x)) / h
+            if scheme == "central":
+                return (at(h) - at(-h)) / (2 * h)
+            if scheme == "backward":
+                return (self.fn(*x) - at(-h)) / h
+            if scheme == "central_no_half":
+                return (at(h) - at(-h)) / h
+        except (ValueError, ZeroDivisionError, OverflowError):
+            return math.nan
+        raise ValueError(f"unknown scheme {scheme!r}")
+
+    def divisor(self, h: float, scheme: str) -> float:
+        return 2 * h if scheme == "central" else h
+
+    def values(self, h: float, scheme: str) -> tuple[float, float]:
+        """The two f values whose difference the scheme divides."""
+        x = list(self.point)
+        hi, lo = list(x), list(x)
+        hi[self.index] = x[self.index] + (h if scheme != "backward" else 0.0)
+        lo[self.index] = x[self.index] - (0.0 if scheme == "forward" else h)
+        return self.fn(*hi), self.fn(*lo)
+
+    def roundoff(self, h: float, scheme: str) -> float:
+        """How far a correct estimate may be from ours when ``f`` or ``x + h`` is rounded otherwise."""
+        x = abs(self.point[self.index]) + h
+        return (8 * EPS * self.scale + 2 * abs(self.exact) * math.ulp(x)) / self.divisor(h, scheme)
+
+    def truncation(self, h: float) -> float:
+        """The forward difference's leading truncation error at step ``h``."""
+        return h * abs(self.curvature) / 2
+
+
+def candidate_steps(x: float, low: float, high: float, suggested: float) -> list[Step]:
+    """Every plausible step between ``low`` and ``high``, as the floats students' code produces."""
+    found: dict[float, bool] = {}
+
+    def add(v: float, nice: bool) -> None:
+        if low * (1 - 1e-9) <= v <= high * (1 + 1e-9):
+            found[v] = found.get(v, False) or nice
+
+    add(suggested, True)
+    for k in range(0, 17):
+        for m in range(1, 10):
+            nice = m in (1, 2, 5)
+            base = float(f"{m}e-{k}")
+            for v in (base, m * 10.0 ** -k, m * 0.1 ** k, m / 10 ** k, m * (1 / 10 ** k)):
+                add(v, nice)
+                add(v / 2, nice)  # a central step written as h/2 on either side
+            add(base * max(1.0, abs(x)), False)
+            add(base * abs(x), False)  # a step relative to the input
+    for j in range(1, 31):  # 2**-20 is written; 2**-40 is not
+        add(2.0 ** -j, False)
+    for r in (math.sqrt(EPS), EPS ** (1 / 3)):  # the textbook optimal steps
+        add(r, False)
+        add(r * max(1.0, abs(x)), False)
+    return [Step(v, nice) for v, nice in sorted(found.items())]
+
+
+def _on_grid(g: float, c: Component, h: float, scheme: str) -> bool:
+    """Whether ``g`` is (f1 - f0) / divisor for two floats f1, f0 near the recomputed ones."""
+    f1, f0 = c.values(h, scheme)
+    if not (math.isfinite(f1) and math.isfinite(f0)) or f1 == 0 or f0 == 0:
+        return False
+    if not (f0 / 2 <= f1 <= 2 * f0 if f0 > 0 else 2 * f0 <= f1 <= f0 / 2):
+        return False  # the difference itself was rounded: no grid to test
+    spacings = {min(math.ulp(f1), math.ulp(f0))}
+    for f in (f1, f0):  # near a power of two another f may land in the binade below
+        if abs(abs(f) - 2.0 ** math.floor(math.log2(abs(f)))) <= 8 * math.ulp(f):
+            spacings.add(math.ulp(f) / 2)
+    d = Fraction(c.divisor(h, scheme))
+    for u in spacings:
+        k = Fraction(g) * d / Fraction(u)
+        if abs(k - round(k)) <= 4 * abs(k) * Fraction(EPS) + Fraction(1, 10 ** 12):
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class Match:
+    """A scheme and step that reproduce a number, and how closely."""
+
+    scheme: str
+    step: float
+    how: str  # "bits": recomputed bit for bit; "grid": a difference quotient within round-off
+
+
+def reproduce(g: float, c: Component, scheme: str, steps: Sequence[Step],
+              prefer: Sequence[float] = ()) -> list[Match]:
+    """Every step at which ``scheme`` reproduces ``g`` (rules 1 and 2 above), best first.
+
+    Best: bit for bit before grid, then the ``prefer``red steps (the published one), then the usual
+    1, 2, 5 x 10^-k, then the smallest gap.
+    """
+    found = []
+    for step in steps:
+        h = step.value
+        r = c.estimate(h, scheme)
+        if not math.isfinite(r):
+            continue
+        gap = abs(g - r)
+        if gap <= 3 * math.ulp(r):
+            how, rank = "bits", 0
+        elif gap <= c.roundoff(h, scheme) + 4 * math.ulp(g) and _on_grid(g, c, h, scheme):
+            how, rank = "grid", 1
+        else:
+            continue
+        found.append(((rank, h not in prefer, not step.nice, gap), Match(scheme, h, how)))
+    return [m for _, m in sorted(found, key=lambda t: t[0])]
+
+
+def is_exact(g: float, c: Component) -> bool:
+    """``g`` is the exact derivative to the round-off of evaluating a formula for it."""
+    return abs(g - c.exact) <= 16 * EPS * c.exact_scale + 2 * math.ulp(c.exact)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What one component is: ``kind`` is "estimate" (the asked scheme), "scheme" (another one),
+    "exact", "range" (a scheme at a step outside the plausible range) or "unknown"; ``matches``
+    are the steps that reproduce it, best first."""
+
+    kind: str
+    matches: tuple[Match, ...] = ()
+
+    @property
+    def match(self) -> Match | None:
+        return self.matches[0] if self.matches else None
+
+
+def classify(g: float, c: Component, asked: str, steps: Sequence[Step], outside: Sequence[Step],
+             trusted: Sequence[float]) -> Finding:
+    """What ``g`` is. The asked scheme wins when it reproduces ``g`` at least as well as another.
+
+    A number equal to the exact derivative (to the round-off of evaluating a formula for it) is the
+    exact derivative, even when some odd step's grid happens to pass through it (``0.0625`` at
+    ``h = 2**-39``), unless the asked scheme reproduces it bit for bit at a ``trusted`` step: the
+    published one, or one the answer's other components were computed with.
+    """
+    if not math.isfinite(g):
+        return Finding("unknown")
+    schemes = [asked] + [s for s in SCHEMES if s != asked]
+    found = {s: reproduce(g, c, s, steps, trusted) for s in schemes}
+    rank = {"bits": 0, "grid": 1}
+    best = min((m[0] for m in found.values() if m), key=lambda m: rank[m.how], default=None)
+    mine = found[asked]
+    if is_exact(g, c):
+        vouched = tuple(m for m in mine if m.how == "bits" and m.step in trusted)
+        return Finding("estimate", vouched) if vouched else Finding("exact")
+    if best is not None:
+        if mine and rank[mine[0].how] <= rank[best.how]:
+            return Finding("estimate", tuple(mine))
+        return Finding("scheme", tuple(found[best.scheme]))
+    for s in schemes if g != 0 else ():  # f(x + 1e-16) == f(x): zero says nothing about a step
+        far = reproduce(g, c, s, outside, trusted)
+        if far:
+            return Finding("range", tuple(far))
+    return Finding("unknown")
+
+
+def rounding_dominates(c: Component, h: float) -> bool:
+    """At step ``h``, is the forward difference's truncation error under four times its typical
+    round-off? Only where it is not can a scheme be judged "more accurate" than another."""
+    typical = (EPS * c.scale + abs(c.exact) * math.ulp(abs(c.point[c.index]) + h) / 2) / h
+    return c.truncation(h) < 4 * typical
