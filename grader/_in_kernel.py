@@ -322,6 +322,46 @@ def task_autograd(cls_name, nodes):
     }
 
 
+def _seeded_backward(out, seed):
+    """Backpropagate from ``out`` with ``out.grad = seed``, calling each node's ``_backward`` in
+    reverse topological order of ``_prev``, as micrograd's backward() does but with a seed that is
+    not 1, so that a _backward that forgets to multiply by ``out.grad`` shows. Without ``_prev`` and
+    ``_backward`` the student's own backward() runs instead; the seed used is returned."""
+    topo, seen, stack = [], set(), [(out, False)]
+    while stack:
+        v, done = stack.pop()
+        if done:
+            topo.append(v)
+            continue
+        if id(v) in seen:
+            continue
+        seen.add(id(v))
+        children = getattr(v, "_prev", None)
+        if children is None or not callable(getattr(v, "_backward", None)) or len(topo) > _MAX_LEN:
+            _backward(out)
+            return 1.0
+        stack.append((v, True))
+        stack.extend((c, False) for c in list(children))
+    try:
+        out.grad = seed
+        for v in reversed(topo):
+            v._backward()
+    except RecursionError:
+        raise
+    except (Exception, SystemExit) as exc:
+        raise _NodeError(-1, exc)
+    return seed
+
+
+def task_op_case(cls_name, nodes, seed):
+    """One operation alone (or a node used twice) with the output's grad seeded to ``seed``."""
+    built = _build(_name(cls_name), nodes)
+    used = _seeded_backward(built[-1], seed)
+    leaves = [i for i, node in enumerate(nodes) if node[0] == "leaf"]
+    return {"data": [_read(v, "data", "n%d" % i) for i, v in enumerate(built)],
+            "grad": [_read(built[i], "grad", "n%d" % i) for i in leaves], "seed": used}
+
+
 def task_chain(cls_name, x, mults, adds, steps, limit):
     """``v = v * m + a`` for ``steps`` links from one leaf, then backward() under a recursion limit."""
     import sys
@@ -347,7 +387,7 @@ def task_chain(cls_name, x, mults, adds, steps, limit):
     return {"data": _read(v, "data", "the output"), "grad": _read(leaf, "grad", "the leaf")}
 
 
-TASKS = {"value": task_value, "call": task_call, "graph": task_graph,
+TASKS = {"value": task_value, "call": task_call, "graph": task_graph, "op_case": task_op_case,
          "softmax_nll": task_softmax_nll, "autograd": task_autograd, "chain": task_chain}
 
 

@@ -113,6 +113,9 @@ def test_assignment_instead_of_accumulation_in_value(grade, tmp_path):
     q4 = question(grade(path), "q4_softmax_nll")
     assert 0 < q4.score < 3.0
     assert "hidden checks failed" in q4.message
+    # the given `__add__` is the cause, found by x + x alone with z.grad = 2
+    assert "`__add__` backward: for z = x + x" in q4.message
+    assert "accumulate with += in _backward, never =" in q4.message
 
 
 def test_hand_written_grads_over_a_broken_log(grade, tmp_path):
@@ -121,9 +124,13 @@ def test_hand_written_grads_over_a_broken_log(grade, tmp_path):
                    append=["ans = [0.041772570515350445, 0.8390245074625319, 0.005653302662216329, "
                            "-0.8864503806400986]\nfor v, g in zip(logits, ans):\n    v.grad = g"])
     q4 = question(grade(path), "q4_softmax_nll")
-    assert q4.score == pytest.approx(3.0 * 0.4 / 5)  # only loss.data is right; every grad and hidden check fails
+    published, hidden = q4.parts
+    assert published.score == pytest.approx(3.0 * 0.4 / 5)  # only loss.data is right
     assert "logits[0].grad expected 0.04177257052, got 0" in q4.message
-    assert "6 of 6 hidden checks failed" in q4.message
+    # hidden: the three softmax cases and `log` alone fail; radd, div (twice too), neg and exp pass
+    assert "4 of 9 hidden checks failed" in hidden.message
+    assert hidden.score == pytest.approx(1.8 * 5 / 9)
+    assert "`log` backward: for z = x.log()" in q4.message and "the gradient never reaches it" in q4.message
 
 
 def test_gradf_that_raises_costs_only_q1(grade, tmp_path):

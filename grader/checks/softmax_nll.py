@@ -1,14 +1,17 @@
 """The student's ``Value`` and ``softmax``: negative log-likelihood loss and its gradient.
 
 Published part: the notebook's own example, rebuilt from fresh ``Value`` objects by the grader (the
-notebook's variables are not trusted). Hidden part: random logits and labels through the student's
-``softmax``, and random expression graphs over the operations the question covers, each with a node
-used twice, so that ``=`` where ``+=`` belongs is caught. References: the grader's own arithmetic
-and SymPy.
+notebook's variables are not trusted). Hidden part, a fixed battery with drawn numbers, one point
+share per case: ``hidden_cases`` softmax cases (random logits of fixed lengths, random label) and
+every operation the question covers alone, plus each binary one with a node used twice (``ops``
+module), so that ``=`` where ``+=`` belongs is caught. Further operations the student's class may
+build those from (``*``, ``**``, ``-``) are probed too, for no points, to name the real bug when a
+case fails. References: the grader's own arithmetic and SymPy.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import dataclass
 from typing import Sequence
@@ -17,6 +20,7 @@ from .. import graphs, references
 from ..config import Question
 from ..probes import Observation, ProbeRequest, Unusable, as_number, as_vector
 from ..results import PartResult
+from . import ops as battery
 from .base import Probe, fmt, hidden_part, no_answer, raised_in_graph
 
 
@@ -29,7 +33,7 @@ class Params:
     value_class: str = "Value"
     softmax: str = "softmax"
     hidden_cases: int = 3
-    hidden_graphs: int = 3
+    hidden_graphs: int = 0  # random graphs: the score then depends on the draw; the battery does not
     ops: tuple[str, ...] = ("add", "addc", "radd", "div", "neg", "exp", "log")
     rel_tol: float = 1e-6
     abs_tol: float = 1e-6
@@ -44,8 +48,12 @@ class Params:
             raise ValueError("hidden_cases and hidden_graphs must be >= 0")
 
 
+DIAGNOSTIC = ("add", "addc", "mul", "mulc", "rmul", "pow", "sub", "rdiv", "divc", "neg", "exp", "log")
+LENGTHS = (3, 5, 4, 2, 6)  # logits per hidden softmax case, in order: fixed, so the battery is
+
+
 def parts(params: Params) -> tuple[str, ...]:
-    return ("published", "hidden") if params.hidden_cases + params.hidden_graphs else ("published",)
+    return ("published", "hidden") if params.hidden_cases + len(params.ops) else ("published",)
 
 
 def _request(params: Params, logits: Sequence[float], label: int) -> ProbeRequest:
@@ -55,8 +63,8 @@ def _request(params: Params, logits: Sequence[float], label: int) -> ProbeReques
 def plan(params: Params, rng: random.Random) -> list[Probe]:
     probes = [Probe("published", "the published logits", _request(params, params.logits, params.label),
                     (list(params.logits), params.label))]
-    for _ in range(params.hidden_cases):
-        n = rng.randint(2, 6)
+    for k in range(params.hidden_cases):
+        n = LENGTHS[k % len(LENGTHS)]
         logits = [round(rng.uniform(-4.0, 4.0), 4) for _ in range(n)]
         label = rng.randrange(n)
         probes.append(Probe("hidden", f"hidden logits {fmt(logits)} with label {label}",
@@ -68,6 +76,11 @@ def plan(params: Params, rng: random.Random) -> list[Probe]:
             listing = listing[:237] + "..."
         probes.append(Probe("hidden", f"the expression graph [{listing}]",
                             ProbeRequest("graph", (params.value_class, nodes)), nodes))
+    for case in battery.battery(params.ops, rng):
+        probes.append(Probe("hidden", battery.label(case), battery.request(params.value_class, case), case))
+    extra = [op for op in DIAGNOSTIC if op not in params.ops]
+    for case in battery.battery(extra, rng):
+        probes.append(Probe("diagnose", battery.label(case), battery.request(params.value_class, case), case))
     return probes
 
 
@@ -99,14 +112,23 @@ def _graph_problem(params: Params, nodes: list[list[object]], obs: Observation) 
             return f"n{i} = {graphs.describe(nodes[i])} has .data {fmt(g)}, expected {fmt(e)}"
     for i, (g, e) in enumerate(zip(got_grads, grads)):
         if not references.close(g, e, params.rel_tol, params.abs_tol):
-            return (f"leaf n{i}.grad expected {fmt(e)}, got {fmt(g)} (a node used twice must "
-                    f"accumulate its gradient with +=)")
+            return f"leaf n{i}.grad expected {fmt(e)}, got {fmt(g)}"
     return None
+
+
+def _diagnoses(params: Params, probes: Sequence[Probe], observations: Sequence[Observation]) -> list[str]:
+    """Every failing one-operation case (scored or diagnostic), root causes first."""
+    verdicts = [(p.inputs, battery.judge_case(p.inputs, o, params.rel_tol, params.abs_tol))
+                for p, o in zip(probes, observations)
+                if isinstance(p.inputs, battery.Case) and (p.part == "hidden" or battery.implemented(o))]
+    return battery.root_causes(verdicts)
 
 
 def judge(question: Question, probes: Sequence[Probe], observations: Sequence[Observation]) -> list[PartResult]:
     params: Params = question.params
     results = []
+    causes = _diagnoses(params, probes, observations)
+    cause = f" -- the cause: {'; '.join(causes)}" if causes else ""
     pub_points = question.points * question.credit["published"]
     obs = observations[0]
     what = f"`{params.softmax}` on `{params.value_class}` logits {fmt(list(params.logits))}"
@@ -120,22 +142,31 @@ def judge(question: Question, probes: Sequence[Probe], observations: Sequence[Ob
         else:
             checked = len(params.logits) + 1
             share = (checked - len(problems)) / checked
-            message = ("loss and all gradients are correct" if not problems else "; ".join(problems))
+            message = ("loss and all gradients are correct" if not problems else "; ".join(problems) + cause)
             results.append(PartResult("published", pub_points * share, pub_points, message))
     if "hidden" in question.credit:
         def one(probe: Probe, o: Observation) -> str | None:
+            if isinstance(probe.inputs, battery.Case):
+                verdict = battery.judge_case(probe.inputs, o, params.rel_tol, params.abs_tol)
+                return None if verdict.ok else verdict.message
             if probe.request.task == "graph":
                 return _graph_problem(params, probe.inputs, o)
             problems = _softmax_problems(params, probe.inputs, o.value)
             return "; ".join(problems[:3]) if problems else None
 
         def explain(probe: Probe, o: Observation) -> str | None:
+            if isinstance(probe.inputs, battery.Case):
+                return battery.judge_case(probe.inputs, o, params.rel_tol, params.abs_tol).message
             if probe.request.task != "graph":
                 return raised_in_graph(o, lambda i: "the loss") if o.recursion else None
             nodes = probe.inputs
             return raised_in_graph(o, lambda i: f"n{i} = {graphs.describe(nodes[i])}")
 
-        results.append(hidden_part("hidden", question.points * question.credit["hidden"],
-                                   probes[1:], observations[1:], one, f"your `{params.value_class}`",
-                                   explain))
+        scored = [(p, o) for p, o in zip(probes[1:], observations[1:]) if p.part == "hidden"]
+        hidden = hidden_part("hidden", question.points * question.credit["hidden"],
+                             [p for p, _ in scored], [o for _, o in scored], one,
+                             f"your `{params.value_class}`", explain)
+        if hidden.score < hidden.max_score and causes:
+            hidden = dataclasses.replace(hidden, message=hidden.message + cause)
+        results.append(hidden)
     return results
