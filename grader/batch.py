@@ -32,7 +32,7 @@ from .report.gradebook import gradebook_csv
 from .report.gradescope import gradescope_results
 from .report.progress import Progress
 from .results import SubmissionResult, write_json_atomic, write_text_atomic
-from .submission import Rejected, parse_notebook
+from .submission import Rejected, Unreadable, parse_notebook
 
 
 @dataclass(frozen=True)
@@ -241,6 +241,10 @@ class _Batch:
                     parse_notebook(data)
                 except Rejected:
                     pass  # graded (and rejected) below without a kernel
+                except Unreadable as exc:  # a link, not a regular file, too large
+                    self._finish(index, job, rejected_result(job.assignment, source.name, str(exc),
+                                                             config_digest=self.digest))
+                    continue
                 except Exception as exc:  # noqa: BLE001 -- unreadable file or zip member
                     reason = f"the file could not be read ({exc})"
                     self._finish(index, job, rejected_result(job.assignment, source.name, reason,

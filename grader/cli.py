@@ -21,7 +21,7 @@ from .report.gradescope import gradescope_results
 from .report.summary import batch_summary
 from .report.table import grid, result_table
 from .results import SubmissionResult, write_json_atomic
-from .submission import find_notebooks
+from .submission import find_notebooks, printable_name
 from .sandbox import Level, Policy, check_python_access, detect
 from .sandbox.identity import named_identity, stranger
 
@@ -62,9 +62,9 @@ def choose_assignment(config: Config, notebook: Path, explicit: str | None) -> A
 def display_name(path: Path) -> str:
     """``path`` relative to the working folder when it is inside it."""
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
+        return printable_name(str(path.resolve().relative_to(Path.cwd().resolve())))
     except ValueError:
-        return str(path)
+        return printable_name(str(path))
 
 
 def demo_paths(config: Config) -> list[Path]:
@@ -190,16 +190,19 @@ def _run(args: argparse.Namespace) -> int:
             raise UsageError(f"no such file or folder: {path}")
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    policy = _policy(args, batch=args.out is not None)
     extra = [args.results.parent] if args.results else []
     if args.out is not None:  # kernels see neither the results nor the other submissions
         args.out.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.gettempdir()).resolve()  # where kernels live: never hidden from them
         extra += [p for p in (args.out, *args.paths) if p.resolve() not in (tmp, *tmp.parents)]
-    policy = _policy(args, batch=args.out is not None)
     options = GradeOptions(seed=args.seed, policy=policy.with_hide(protected_paths(config, *extra)))
     if args.out is not None:
         return _batch(args, config, options)
-    paths = find_notebooks(args.paths) if args.paths else demo_paths(config)
+    refused: list[str] = []
+    paths = find_notebooks(args.paths, refused) if args.paths else demo_paths(config)
+    for reason in refused:
+        print(f"grader: note: not graded: {reason}", file=sys.stderr)
     if not paths:
         raise UsageError("no notebooks found" + (f" under {', '.join(map(str, args.paths))}" if args.paths else ""))
     if args.results and len(paths) != 1:

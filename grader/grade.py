@@ -26,7 +26,7 @@ from .kernel import Kernel
 from .probes import Observation, ObsStatus
 from .results import CellReport, PartResult, QuestionResult, SubmissionResult
 from .sandbox import Policy, detect
-from .submission import Rejected, parse_notebook
+from .submission import Rejected, parse_notebook, read_notebook_file
 
 
 @dataclass(frozen=True)
@@ -236,7 +236,7 @@ async def grade_file_early(path: Path, config_path: Path, choose: Callable[[Conf
                 await kernel.close()
                 kernel = None
         try:
-            data = Path(path).read_bytes()
+            data = read_notebook_file(Path(path))
         except OSError as exc:
             return config, rejected_result(assignment, name, f"the file could not be read ({exc.strerror})",
                                            config_digest=config.digest)
@@ -262,7 +262,7 @@ def grade_notebook(path: Path, assignment: Assignment, *, options: GradeOptions 
                    config_digest: str = "", name: str | None = None) -> SubmissionResult:
     """Grade the notebook file at ``path`` (synchronous wrapper)."""
     try:
-        data = Path(path).read_bytes()
+        data = read_notebook_file(Path(path))
     except OSError as exc:
         return rejected_result(assignment, name or str(path),
                                f"the file could not be read ({exc.strerror})",

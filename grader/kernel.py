@@ -178,6 +178,7 @@ class Kernel:
         await self.close()
 
     async def _start(self) -> None:
+        self.jail.next_start()
         self._context = zmq.asyncio.Context()
         self._context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
         km = _KernelManager(transport="ipc", ip=self.jail.ip, connection_file=self.jail.connection_file,

@@ -17,7 +17,7 @@ from typing import IO, Any, Callable, Iterable, Sequence
 import nbformat
 from nbformat import v4
 
-MAX_BYTES = 200 * 1024 * 1024
+MAX_BYTES = 64 * 1024 * 1024  # a batch's grader stays under 500 MB with two of these at once
 LINK = "is a symbolic link; links are not followed"
 SPECIAL = "is not a regular file"
 _CHUNK = 1 << 20

@@ -277,7 +277,6 @@ def test_grader_bug_still_writes_results(image, monkeypatch):
         raise RuntimeError("boom from a test")
 
     monkeypatch.setattr(autograder, "grade_notebook", boom)
-    monkeypatch.setattr(autograder, "ensure_kernel_user", lambda name: None)
     _upload(image / "submission", ["micrograd_exercises.ipynb"])
     data, log = _run(image)
     assert data["score"] == 0 and "boom from a test" in log
@@ -331,6 +330,7 @@ def _grade_upload(root: Path, env: dict[str, str], files: dict[str, bytes]) -> t
                           timeout=600, stdin=subprocess.DEVNULL)
     elapsed = time.monotonic() - start
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "isolation: " in proc.stdout  # which layer ran, in the autograder's (hidden) output
     assert os.listdir(root / "results") == ["results.json"]  # written once, no stray temp files
     assert (root / "results" / "results.json").stat().st_uid == os.geteuid()
     return check_results(json.loads((root / "results" / "results.json").read_text())), elapsed
@@ -365,7 +365,8 @@ def test_autograder_image_end_to_end(built_zip, tmp_path):
         assert setup.returncode == 0, setup.stdout[-3000:] + setup.stderr[-3000:]
         assert "cannot read" in setup.stdout
         assert stat.S_IMODE(source.stat().st_mode) == 0o700
-        peek = subprocess.run(["cat", str(source / "assignments.yml")], user="grader-kernel",
+        assert "isolation: " in setup.stdout  # the strongest layer the container allows, said
+        peek = subprocess.run(["cat", str(source / "assignments.yml")], user=1_900_000_000,
                               capture_output=True)
         assert peek.returncode != 0 and b"Permission denied" in peek.stderr
         shutil.copy2(source / "run_autograder", root / "run_autograder")  # as Gradescope does

@@ -2,17 +2,19 @@
 
 Folder layout (``base`` made by the grader with ``mkdtemp``; as root it is root's, mode 0711):
 
-    base/connection.json   the grader's connection file (jupyter_client writes it; root only)
+    base/connection-N.json the grader's connection file (jupyter_client writes it; root only)
     base/kernel-N.log      the kernel's stderr for its N-th start, opened by the grader and
                            handed over as a descriptor
-    base/sock/             the kernel's ZeroMQ sockets: the only folder (with ``work/``) that
-                           the kernel's uid can write
-    base/work/             the working folder, outside bubblewrap only (inside, it is a tmpfs)
+    base/sock-N/           the kernel's ZeroMQ sockets for its N-th start: the only folders
+                           (with ``work-N/``) that the kernel's uid can write
+    base/work-N/           the working folder, outside bubblewrap only (inside, it is a tmpfs)
 
-Nothing running as root opens, creates, chowns or deletes a path inside ``sock/`` or ``work/``
+Each start (a restart after a crash too) gets fresh folders, so nothing a notebook did to its
+folders can break its own restart. Nothing running as root opens, creates, chowns or deletes a
+path inside ``sock-N/`` or ``work-N/``
 while a kernel process can still write there: the kernel receives its connection file as a
 descriptor (``--ro-bind-data`` into the sandbox, ``/proc/self/fd/N`` outside it), sockets are
-opened ``O_PATH | O_NOFOLLOW`` through a descriptor of ``sock/`` and checked to be sockets owned
+opened ``O_PATH | O_NOFOLLOW`` through a descriptor of ``sock-N/`` and checked to be sockets owned
 by the kernel's uid before the grader connects to them (through ``/proc/self/fd/N``), and the
 two folders are emptied by a process running as the kernel's uid after every process of that
 uid is dead.
@@ -127,31 +129,39 @@ class Jail:
             self.base = Path(tempfile.mkdtemp(prefix="grader-"))
             if self.identity is not None:
                 os.chmod(self.base, 0o711)  # the kernel's uid may pass through, not list or write
-            for name in ("sock",) if self.sandboxed else ("sock", "work"):
-                os.mkdir(self.base / name, 0o700)
-                if self.identity is not None:
-                    os.chown(self.base / name, self.identity.uid, self.identity.gid)
-            self._dirfd = os.open(self.base / "sock", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         except BaseException:
             self.close()
             raise
 
+    def next_start(self) -> None:
+        """Fresh folders for the next start of the kernel (the first, or a restart)."""
+        assert self.base is not None
+        self._close_launch_fds()
+        if self._dirfd is not None:
+            os.close(self._dirfd)
+            self._dirfd = None
+        self._starts += 1
+        for name in ("sock",) if self.sandboxed else ("sock", "work"):
+            folder = self.base / f"{name}-{self._starts}"
+            os.mkdir(folder, 0o700)
+            if self.identity is not None:
+                os.chown(folder, self.identity.uid, self.identity.gid)
+        self._dirfd = os.open(self.sockdir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+
+    @property
+    def sockdir(self) -> Path:
+        assert self.base is not None
+        return self.base / f"sock-{self._starts}"
+
     @property
     def ip(self) -> str:
         """The socket path prefix the grader's side writes into its connection file."""
-        assert self.base is not None
-        return str(self.base / "sock" / "k")
+        return str(self.sockdir / "k")
 
     @property
     def connection_file(self) -> str:
         assert self.base is not None
-        return str(self.base / "connection.json")
-
-    @property
-    def workdir(self) -> str:
-        """The kernel's working folder as the grader sees it (None-like '' inside bubblewrap)."""
-        assert self.base is not None
-        return "" if self.sandboxed else str(self.base / "work")
+        return str(self.base / f"connection-{self._starts}.json")
 
     def log_tail(self) -> str:
         if self.base is None or not self._starts:
@@ -173,7 +183,6 @@ class Jail:
         """
         assert self.base is not None
         self._close_launch_fds()
-        self._starts += 1
         info = json.loads(Path(self.connection_file).read_bytes())
         if self.sandboxed:
             info["ip"] = f"{SOCKETS}/k"
@@ -196,7 +205,7 @@ class Jail:
         if self.sandboxed:
             passwd, group = (_memfd(data) for data in passwd_entries())
             self._launch_fds += [passwd, group]
-            argv = [*bwrap_args(self.policy.bwrap or "bwrap", sockets=str(self.base / "sock"),
+            argv = [*bwrap_args(self.policy.bwrap or "bwrap", sockets=str(self.sockdir),
                                 connection_fd=conn, passwd_fd=passwd, group_fd=group,
                                 disk_mb=self.limits.disk_mb)[:-1],
                     "--unsetenv", "JPY_PARENT_PID", "--", *launcher]
@@ -206,7 +215,7 @@ class Jail:
                 popen.update(user=self.identity.uid, group=self.identity.gid, extra_groups=[])
         else:
             argv = launcher
-            work = self.base / "work"
+            work = self.base / f"work-{self._starts}"
             env = {**env, "HOME": str(work), "TMPDIR": str(work),
                    "IPYTHONDIR": str(work / ".ipython"), "MPLCONFIGDIR": str(work / ".matplotlib")}
             popen["cwd"] = str(work)
@@ -298,8 +307,8 @@ class Jail:
     def _remove(self) -> None:
         assert self.base is not None
         if self.identity is not None:
-            folders = [str(self.base / name) for name in ("sock", "work")
-                       if (self.base / name).is_dir()]
+            folders = [str(p) for p in sorted(self.base.iterdir())
+                       if p.name.startswith(("sock-", "work-")) and not p.is_symlink() and p.is_dir()]
             if self.own_uid and not self.sandboxed:
                 folders += [f"shared:{path}" for path in _SHARED_TMP]
             with contextlib.suppress(OSError, subprocess.SubprocessError):

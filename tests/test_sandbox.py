@@ -1,0 +1,331 @@
+"""The sandbox, attacked: as root and as an ordinary user, one notebook and a batch of two at once.
+
+An attacker notebook with no answers of its own tries every way out we know of to get one: a
+secret planted in the grading user's home, the course's solutions and config, a classmate's
+submission file and working folder (the classmate runs at the same time and keeps its answer in
+its working folder), the classmate's kernel (its connection file and sockets), a loopback server
+that hands out the solution, writing a forged result into ``--out``; and it leaves a ``setsid``
+process and large files in ``/tmp`` and ``/dev/shm`` behind. It must earn nothing, the classmate
+must keep full marks, and nothing it started or wrote may remain.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import pwd
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+
+from grader.sandbox import Level, detect
+from notebooks import ROOT, solution_path, variant, write
+
+pytestmark = pytest.mark.slow
+GRADER = [sys.executable, "-m", "grader"]
+USER = "grader-test-instructor"
+
+
+def solution_source() -> str:
+    nb = json.loads(solution_path().read_text())
+    return "\n".join("".join(c["source"]) for c in nb["cells"]
+                     if c["cell_type"] == "code" and "torch" not in "".join(c["source"]))
+
+
+def attacker(path: Path, *, mark: str, secret: Path, classmate: Path, out: Path | None,
+             port: int | None) -> Path:
+    """A notebook that answers nothing itself and tries every way to get someone's answers."""
+    probe = f"""
+import glob, json, os, socket, subprocess, sys, time
+found, source = [], ''
+def grab(what, path):
+    global source
+    try:
+        if os.path.isdir(path):
+            for name in os.listdir(path):
+                grab(what, os.path.join(path, name))
+            return
+        with open(path, errors='replace') as fh:
+            text = fh.read()
+    except Exception:
+        return
+    if not text:
+        return
+    found.append(what + ':' + path)
+    if path.endswith('.ipynb'):
+        try:
+            text = '\\n'.join(''.join(c['source']) for c in json.loads(text)['cells']
+                             if c['cell_type'] == 'code' and 'torch' not in ''.join(c['source']))
+        except Exception:
+            pass
+    source += '\\n' + text
+grab('secret', {str(secret)!r})
+grab('solutions', {str(ROOT / 'solutions')!r})
+grab('config', {str(ROOT / 'assignments.yml')!r})
+grab('classmate-file', {str(classmate)!r})
+for _ in range(40):  # the classmate runs now: look for its working folder and its kernel
+    for pattern in ['/tmp/grader-*/work/answer.py', '/proc/*/cwd/answer.py',
+                    '/proc/*/root/home/student/answer.py', '/tmp/answer.py', '/dev/shm/answer.py']:
+        for p in glob.glob(pattern):
+            grab('classmate-work', p)
+    mine = get_ipython().kernel.session.key.decode()
+    for p in glob.glob('/tmp/grader-*/connection.json') + glob.glob('/proc/*/root/run/connection.json'):
+        try:
+            if json.load(open(p))['key'] != mine:  # another kernel's key: it could drive that kernel
+                found.append('classmate-kernel:' + p)
+        except Exception:
+            pass
+    if 'classmate' in ' '.join(found):
+        break
+    time.sleep(0.25)
+"""
+    if port is not None:
+        probe += f"""
+try:
+    with socket.create_connection(('127.0.0.1', {port}), timeout=2) as s:
+        data = s.makefile().read()
+    found.append('network'); source += '\\n' + data
+except Exception:
+    pass
+"""
+    if out is not None:
+        probe += f"""
+for target in [{str(out / 'grades.csv')!r}, {str(out / 'pwned')!r}]:
+    try:
+        open(target, 'a').write('attacker,10\\n'); found.append('out:' + target)
+    except Exception:
+        pass
+"""
+    probe += f"""
+subprocess.Popen(['/bin/sh', '-c', 'exec sleep 600 {mark}'], start_new_session=True, env={{}},
+                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+for folder in ['/tmp', '/dev/shm', os.getcwd()]:
+    try:
+        with open(os.path.join(folder, '{mark}'), 'wb') as fh:
+            fh.write(b'x' * (8 << 20))
+    except Exception:
+        pass
+try:
+    exec(source)
+except Exception:
+    pass
+if 'gradf' not in globals():
+    def gradf(a, b, c):
+        raise ValueError('found: ' + ';'.join(found))
+"""
+    return write(path, [probe])
+
+
+def classmate(path: Path) -> Path:
+    """A correct submission that keeps its answer in its working folder while it runs a while."""
+    keep = (f"open('answer.py', 'w').write({solution_source()!r})\n"
+            "import shutil, time\nfor d in ['/tmp', '/dev/shm']:\n"
+            "    try: shutil.copy('answer.py', d)\n    except Exception: pass\ntime.sleep(8)")
+    return variant(path, prepend=[keep])
+
+
+class Listener:
+    """A loopback server that hands the solution to whoever connects, and counts them."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            with conn:
+                conn.sendall(solution_source().encode())
+
+
+def _found(message: str) -> str:
+    """What the attacker reported reaching (its gradf raises 'found: ...'); '' when nothing."""
+    match = re.search(r"found:\s*(.*?)\s*(?:when the grader|$)", " ".join(message.split()))
+    assert match, message
+    return match.group(1).strip()
+
+
+def _left_behind(mark: str) -> list[str]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                    if mark.encode() in fh.read():
+                        found.append(f"process {entry}")
+            except OSError:
+                pass
+    for folder in ("/tmp", "/dev/shm", "/var/tmp"):
+        found += [f"file {p}" for p in Path(folder).glob(f"**/{mark}")]
+    return found
+
+
+@pytest.fixture(scope="module")
+def instructor() -> pwd.struct_passwd:
+    """An ordinary user with a home, as on an instructor's machine (the suite runs as root)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to create an ordinary user")
+    try:
+        return pwd.getpwnam(USER)
+    except KeyError:
+        subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", USER], check=True)
+        return pwd.getpwnam(USER)
+
+
+def _setup(tmp: Path, owner: pwd.struct_passwd | None, home: Path) -> dict[str, Path]:
+    """The submissions, the secret and the output folder, owned by the grading user."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    paths = {"subs": tmp / "subs", "out": tmp / "out", "secret": home / f".grader-test-secret-{uuid.uuid4().hex}"}
+    paths["secret"].write_text(solution_source())
+    paths["secret"].chmod(0o600)
+    paths["victim"] = classmate(paths["subs"] / "victim_222_902_micrograd_exercises.ipynb")
+    if owner is not None:
+        for path in (tmp, paths["subs"], paths["secret"], paths["victim"]):
+            os.chown(path, owner.pw_uid, owner.pw_gid)
+    return paths
+
+
+def _run(argv: list[str], owner: pwd.struct_passwd | None, cwd: Path, env: dict[str, str] | None = None
+         ) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **(env or {})}
+    env.pop("GRADER_CONFIG", None)
+    if owner is not None:
+        env.update(HOME=owner.pw_dir, USER=owner.pw_name, LOGNAME=owner.pw_name)
+        return subprocess.run(argv, user=owner.pw_uid, group=owner.pw_gid, extra_groups=[],
+                              cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+IDENTITIES = ["root", "ordinary-user"]
+
+
+def _identity(which: str, request) -> tuple[pwd.struct_passwd | None, Path, Path]:
+    if which == "root":
+        if os.geteuid() != 0:
+            pytest.skip("needs root")
+        return None, Path("/root"), Path("/tmp")
+    owner = request.getfixturevalue("instructor")
+    return owner, Path(owner.pw_dir), Path(owner.pw_dir)
+
+
+def _require_sandbox(owner: pwd.struct_passwd | None) -> None:
+    """Skip, saying why, where this machine cannot make the sandbox (sandbox-check says the same)."""
+    check = _run([*GRADER, "sandbox-check"], owner, Path("/"))
+    if "isolation: sandbox" not in check.stdout:
+        pytest.skip(f"no sandbox here: {check.stdout.strip()} {check.stderr.strip()}")
+
+
+@pytest.mark.parametrize("which", IDENTITIES)
+def test_batch_attacker_earns_nothing_and_leaves_nothing(which, request, tmp_path):
+    owner, home, base = _identity(which, request)
+    _require_sandbox(owner)
+    paths = _setup(Path(base) / f"grader-sandbox-test-{uuid.uuid4().hex}", owner, home)
+    mark = f"grader-mark-{uuid.uuid4().hex}"
+    listener = Listener()
+    try:
+        attack = attacker(paths["subs"] / "mallory_111_901_micrograd_exercises.ipynb", mark=mark,
+                          secret=paths["secret"], classmate=paths["victim"], out=paths["out"],
+                          port=listener.port)
+        if owner is not None:
+            os.chown(attack, owner.pw_uid, owner.pw_gid)
+        run = _run([*GRADER, "run", str(paths["subs"]), "--out", str(paths["out"]), "--jobs", "2",
+                    "--assignment", "micrograd", "--seed", "3", "--config", str(ROOT / "assignments.yml")],
+                   owner, paths["subs"].parent)
+        assert run.returncode == 0, run.stderr
+        with open(paths["out"] / "grades.csv", newline="") as fh:
+            rows = {r["id"]: r for r in csv.DictReader(fh)}
+        mallory = json.loads((paths["out"] / "submissions" / "111" / "result.json").read_text())["result"]
+        messages = [q["message"] for q in mallory["questions"]]
+        assert rows["111"]["total"] == "0", messages
+        assert _found(messages[0]) == "", messages[0]
+        assert rows["222"]["total"] == "10", "the classmate lost points to the attacker"
+        assert set(rows) == {"111", "222"}
+        assert not (paths["out"] / "pwned").exists()
+        assert listener.connections == 0
+        assert mallory["isolation"].startswith("sandbox:")
+        assert _left_behind(mark) == []
+    finally:
+        listener.sock.close()
+        shutil.rmtree(paths["subs"].parent, ignore_errors=True)
+        paths["secret"].unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize("which", IDENTITIES)
+def test_single_notebook_attacker_earns_nothing_and_leaves_nothing(which, request):
+    owner, home, base = _identity(which, request)
+    _require_sandbox(owner)
+    paths = _setup(Path(base) / f"grader-sandbox-test-{uuid.uuid4().hex}", owner, home)
+    mark = f"grader-mark-{uuid.uuid4().hex}"
+    listener = Listener()
+    try:
+        attack = attacker(paths["subs"].parent / "mine.ipynb", mark=mark, secret=paths["secret"],
+                          classmate=paths["victim"], out=None, port=listener.port)
+        if owner is not None:
+            os.chown(attack, owner.pw_uid, owner.pw_gid)
+        results = paths["subs"].parent / "results.json"
+        run = _run([*GRADER, "run", str(attack), "--assignment", "micrograd", "--results", str(results),
+                    "--config", str(ROOT / "assignments.yml")], owner, paths["subs"].parent)
+        assert run.returncode == 0, run.stderr
+        data = json.loads(results.read_text())
+        assert data["score"] == 0, data["tests"][0]["output"]
+        assert _found(data["tests"][0]["output"]) == "", data["tests"][0]["output"]
+        assert listener.connections == 0
+        assert _left_behind(mark) == []
+    finally:
+        listener.sock.close()
+        shutil.rmtree(paths["subs"].parent, ignore_errors=True)
+        paths["secret"].unlink(missing_ok=True)
+
+
+def test_batch_without_any_isolation_needs_no_sandbox_flag(instructor):
+    """An ordinary user with no isolation: a batch refuses to start, one notebook warns and grades."""
+    home = Path(instructor.pw_dir) / f"grader-none-test-{uuid.uuid4().hex}"
+    try:
+        nb = variant(home / "subs" / "micrograd_exercises.ipynb")
+        for path in (home, nb.parent, nb):
+            os.chown(path, instructor.pw_uid, instructor.pw_gid)
+        env = {"GRADER_ISOLATION": "none"}
+        config = ["--config", str(ROOT / "assignments.yml")]
+        refused = _run([*GRADER, "run", str(nb.parent), "--out", str(home / "out"), *config],
+                       instructor, home, env)
+        assert refused.returncode == 2, refused.stderr
+        assert "--no-sandbox" in refused.stderr and "Traceback" not in refused.stderr
+        assert not (home / "out").exists()
+        single = _run([*GRADER, "run", str(nb), *config], instructor, home, env)
+        assert single.returncode == 0, single.stderr
+        assert "warning: kernels run without isolation" in single.stderr
+        assert "10 / 10" in single.stdout
+        forced = _run([*GRADER, "run", str(nb.parent), "--out", str(home / "out"), "--no-sandbox",
+                       *config], instructor, home, env)
+        assert forced.returncode == 0, forced.stderr
+        result = json.loads(next((home / "out" / "submissions").glob("*/result.json")).read_text())
+        assert result["result"]["isolation"].startswith("none:")
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def test_sandbox_check_names_every_layer():
+    check = _run([*GRADER, "sandbox-check"], None, Path("/"))
+    assert check.returncode == 0, check.stderr
+    for layer in ("filesystem", "network", "pid", "user"):
+        assert f"  {layer}" in check.stdout
+    policy = detect()
+    assert f"isolation: {policy.level.value}" in check.stdout
+    if policy.level is not Level.SANDBOX:
+        assert "why not stronger:" in check.stdout
