@@ -42,6 +42,7 @@ FORMULA = {
 class Step:
     value: float
     nice: bool  # 1, 2 or 5 times a power of ten, or half of one: the steps students pick
+    level: int = 3  # 0: 10^-k, 1: 2 or 5 x 10^-k, 2: other decimal steps and halves, 3: the rest
 
 
 @dataclass(frozen=True)
@@ -101,28 +102,28 @@ class Component:
 
 def candidate_steps(x: float, low: float, high: float, suggested: float) -> list[Step]:
     """Every plausible step between ``low`` and ``high``, as the floats students' code produces."""
-    found: dict[float, bool] = {}
+    found: dict[float, int] = {}
 
-    def add(v: float, nice: bool) -> None:
+    def add(v: float, level: int) -> None:
         if low * (1 - 1e-9) <= v <= high * (1 + 1e-9):
-            found[v] = found.get(v, False) or nice
+            found[v] = min(found.get(v, 3), level)
 
-    add(suggested, True)
+    add(suggested, 0)
     for k in range(0, 17):
         for m in range(1, 10):
-            nice = m in (1, 2, 5)
+            level = 0 if m == 1 else 1 if m in (2, 5) else 2
             base = float(f"{m}e-{k}")
             for v in (base, m * 10.0 ** -k, m * 0.1 ** k, m / 10 ** k, m * (1 / 10 ** k)):
-                add(v, nice)
-                add(v / 2, nice)  # a central step written as h/2 on either side
-            add(base * max(1.0, abs(x)), False)
-            add(base * abs(x), False)  # a step relative to the input
+                add(v, level)
+                add(v / 2, 2 if level < 2 else 3)  # a central step written as h/2 on either side
+            add(base * max(1.0, abs(x)), 3)
+            add(base * abs(x), 3)  # a step relative to the input
     for j in range(1, 31):  # 2**-20 is written; 2**-40 is not
-        add(2.0 ** -j, False)
+        add(2.0 ** -j, 3)
     for r in (math.sqrt(EPS), EPS ** (1 / 3)):  # the textbook optimal steps
-        add(r, False)
-        add(r * max(1.0, abs(x)), False)
-    return [Step(v, nice) for v, nice in sorted(found.items())]
+        add(r, 3)
+        add(r * max(1.0, abs(x)), 3)
+    return [Step(v, level < 3, level) for v, level in sorted(found.items())]
 
 
 def _on_grid(g: float, c: Component, h: float, scheme: str) -> bool:
@@ -151,6 +152,7 @@ class Match:
     scheme: str
     step: float
     how: str  # "bits": recomputed bit for bit; "grid": a difference quotient within round-off
+    level: int = 3  # how usual the step is (Step.level)
 
 
 def reproduce(g: float, c: Component, scheme: str, steps: Sequence[Step],
@@ -158,7 +160,7 @@ def reproduce(g: float, c: Component, scheme: str, steps: Sequence[Step],
     """Every step at which ``scheme`` reproduces ``g`` (rules 1 and 2 above), best first.
 
     Best: bit for bit before grid, then the ``prefer``red steps (the published one), then the usual
-    1, 2, 5 x 10^-k, then the smallest gap.
+    10^-k, then 2 and 5 x 10^-k, then the smallest gap.
     """
     found = []
     for step in steps:
@@ -173,7 +175,7 @@ def reproduce(g: float, c: Component, scheme: str, steps: Sequence[Step],
             how, rank = "grid", 1
         else:
             continue
-        found.append(((rank, h not in prefer, not step.nice, gap), Match(scheme, h, how)))
+        found.append(((rank, h not in prefer, step.level, gap), Match(scheme, h, how, step.level)))
     return [m for _, m in sorted(found, key=lambda t: t[0])]
 
 

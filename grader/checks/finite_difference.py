@@ -52,6 +52,7 @@ class Params:
     abs_tol: float = 1e-5
     rel_tol: float = 0.0
     beyond_tolerance_credit: float = 0.5
+    accept_backward: bool = True  # for a forward question: (f(x) - f(x-h)) / h is as good
 
     def __post_init__(self) -> None:
         references.float_function(self.expression, self.variables)
@@ -124,7 +125,7 @@ def _findings(params: Params, got: Sequence[float], comps: Sequence[Component]) 
 def _display(finding: Finding, common: Sequence[float]) -> Match:
     """The match to name: bit for bit if any, at a step shared with the other components if any."""
     order = {h: k for k, h in enumerate(common)}
-    return min(finding.matches, key=lambda m: (m.how != "bits", order.get(m.step, len(order))))
+    return min(finding.matches, key=lambda m: (m.how != "bits", m.level, order.get(m.step, len(order))))
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,7 @@ class _Verdict:
     problem: str | None  # None: correct
     compared: tuple[float, float] | None = None  # (own error, the other scheme's) where judged
     rounding: bool = False                       # round-off dominates at this step
+    backward: bool = False                       # a backward difference, accepted as a forward one
 
 
 def _judge_one(params: Params, i: int, g: float, c: Component, finding: Finding,
@@ -143,8 +145,15 @@ def _judge_one(params: Params, i: int, g: float, c: Component, finding: Finding,
     low, high = params.steps
     tol = max(params.abs_tol, params.rel_tol * abs(c.exact))
     err = abs(g - c.exact)
-    if finding.kind == "estimate":
+    backward = (finding.kind == "scheme" and asked == "forward" and params.accept_backward
+                and finding.matches[0].scheme == "backward")
+    if finding.kind == "estimate" or backward:
         h = _display(finding, common).step
+        if backward:
+            return _Verdict(1.0 if err <= tol else params.beyond_tolerance_credit, h, None if err <= tol else (
+                f"{name}: {fmt(g)} is a backward difference with h = {h:g}, but {err:.2g} from the gradient "
+                f"{fmt(c.exact)}, more than the {tol:g} the notebook's self-check allows: use a smaller "
+                f"step, such as h = {params.h:g}"), backward=True)
         if err > tol:
             return _Verdict(params.beyond_tolerance_credit, h, (
                 f"{name}: {fmt(g)} is {NAMES[asked]} with h = {h:g}, but {err:.2g} from the gradient "
@@ -208,6 +217,9 @@ def judge(question: Question, probes: Sequence[Probe], observations: Sequence[Ob
         used = f"h = {steps[0]:g}" if len(steps) == 1 else "steps " + ", ".join(
             f"{v.step:g}" for v in verdicts)
         message = f"{what} is a correct {scheme} with {used}"
+        if any(v.backward for v in verdicts):
+            message += (" (a backward difference, (f(x) - f(x-h)) / h: as accurate as the forward one "
+                        "the notebook asks for)")
         if params.more_accurate_than is not None:
             other = NAMES[params.more_accurate_than.value]
             compared = [v.compared for v in verdicts if v.compared]

@@ -1,7 +1,7 @@
 """A fixed battery of one-operation cases over the student's ``Value``, and what each failure means.
 
 Each case is one operation alone (``x * y``, ``x * 3``, ``3 * x``, ``x ** 3``, ``x.exp()``, ...) or
-a node used twice (``x + x``), on inputs drawn after the notebook ran from a small set of readable
+with a node used twice (``x * x``, ``x.exp() + x.exp()``: the second shape needs ``+`` too), on inputs drawn after the notebook ran from a small set of readable
 numbers (never 0, 1, 2 or 1/2, so that no two mistakes give the same number). Backpropagation
 starts from ``z.grad = 2`` (3 for a node used twice) rather than 1 (``task_op_case`` in the
 kernel), so that a ``_backward`` that forgets ``* out.grad`` shows. The structure of the battery is fixed -- the same cases for every
@@ -57,15 +57,21 @@ class Case:
         node = self.nodes[-1]
         op = node[0]
         values = [n[1] for n in self.nodes if n[0] == "leaf"]
+        twice_unary = self.shape == "twice" and self.op not in graphs.BINARY  # op(x) + op(x)
+        if twice_unary:
+            node, op = self.nodes[1], self.op
         if op in graphs.BINARY:
             right = "x" if self.shape == "twice" else "y"
             text = f"x {dict(add='+', sub='-', mul='*', div='/')[op]} {right}"
         elif op in graphs.WITH_CONST:
             text = graphs.describe([op, 0, node[2]]).replace("n0", "x")
+            text = f"({text})" if twice_unary else text
         elif op == "neg":
-            text = "-x"
+            text = "(-x)" if twice_unary else "-x"
         else:
             text = f"x.{op}()"
+        if twice_unary:
+            text = f"{text} + {text}"
         inputs = ", ".join(f"{n} = {v:g}" for n, v in zip(self.names, values))
         return f"z = {text} ({inputs})"
 
@@ -96,16 +102,16 @@ def draw(op: str, shape: str, rng: random.Random) -> Case:
             nodes, args = [["leaf", x], [op, 0, c]], (x, c)
         else:
             nodes, args = [["leaf", x], [op, 0]], (x,)
+        if shape == "twice" and op not in graphs.BINARY:  # the node x feeds two copies of op
+            nodes = [nodes[0], nodes[1], list(nodes[1]), ["add", 1, 2]]
         if graphs._ok(op, args) is not None:
             return Case(op, shape, tuple(tuple(n) for n in nodes))
     raise ValueError(f"could not draw inputs for {op}")
 
 
 def battery(ops: Sequence[str], rng: random.Random) -> list[Case]:
-    """Every op alone, and every binary op with one node on both sides."""
-    cases = [draw(op, "alone", rng) for op in ops]
-    cases += [draw(op, "twice", rng) for op in ops if op in graphs.BINARY]
-    return cases
+    """Every op alone, and every op with one node used twice: ``x * x``, ``x.exp() + x.exp()``."""
+    return [draw(op, shape, rng) for shape in ("alone", "twice") for op in ops]
 
 
 def label(case: Case) -> str:
