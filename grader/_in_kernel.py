@@ -354,12 +354,17 @@ def _seeded_backward(out, seed):
 
 
 def task_op_case(cls_name, nodes, seed):
-    """One operation alone (or a node used twice) with the output's grad seeded to ``seed``."""
-    built = _build(_name(cls_name), nodes)
-    used = _seeded_backward(built[-1], seed)
+    """One operation alone (or a node used twice): built twice, once backpropagated by the student's
+    own backward(), once with the output's grad seeded to ``seed``; both sets of input grads."""
+    value_cls = _name(cls_name)
     leaves = [i for i, node in enumerate(nodes) if node[0] == "leaf"]
+    plain = _build(value_cls, nodes)
+    _backward(plain[-1])
+    built = _build(value_cls, nodes)
+    used = _seeded_backward(built[-1], seed)
     return {"data": [_read(v, "data", "n%d" % i) for i, v in enumerate(built)],
-            "grad": [_read(built[i], "grad", "n%d" % i) for i in leaves], "seed": used}
+            "grad": [_read(built[i], "grad", "n%d" % i) for i in leaves], "seed": used,
+            "plain": [_read(plain[i], "grad", "n%d" % i) for i in leaves]}
 
 
 def task_chain(cls_name, x, mults, adds, steps, limit):

@@ -1,7 +1,9 @@
 """The student's ``Value`` operations, alone and combined into random expression graphs.
 
-Part ``each_op``: every operation the question covers, alone on fresh hidden inputs (``**`` with an
-int and with a float exponent, ``relu`` on both sides of zero), so that a wrong operation is named.
+Part ``each_op``: every operation the question covers, alone and with its input used twice, on fresh
+hidden inputs with the output's grad seeded to 2 (``ops``: a fixed battery, so a given mistake fails
+the same cases every run; ``**`` with an int and with a float exponent, ``relu`` on both sides of
+zero), so that a wrong operation and the mistake in it are named.
 Part ``graphs``: random graphs mixing those operations, each with a node used twice. The kernel
 reports every node's ``.data`` and ``.grad``; scores compare the output and the leaves' gradients with
 SymPy, and the grader's own reverse pass finds the first wrong node, to say which method to fix.
@@ -17,6 +19,7 @@ from .. import graphs, references
 from ..config import Question
 from ..probes import Observation, ProbeRequest, Unusable, as_vector
 from ..results import PartResult
+from . import ops as battery
 from .base import Probe, fmt, hidden_part, no_answer, raised_in_graph
 
 Nodes = Sequence[Sequence[Any]]
@@ -183,9 +186,11 @@ def _request(params: Params, nodes: Nodes) -> ProbeRequest:
 def plan(params: Params, rng: random.Random) -> list[Probe]:
     probes = []
     for op in params.ops:
-        for k in range(params.draws):
-            nodes = single(op, rng, k)
-            probes.append(Probe("each_op", f"[{listing(nodes)}]", _request(params, nodes), (op, nodes)))
+        shapes = ["alone", "twice"] + ["alone"] * (params.draws - 1)
+        for k, shape in enumerate(shapes):
+            case = battery.draw(op, shape, rng, variant=k)
+            probes.append(Probe("each_op", battery.label(case), battery.request(params.value_class, case),
+                                (op, case)))
     for _ in range(params.graphs):
         nodes = graphs.random_graph(params.ops, rng)
         probes.append(Probe("graphs", f"the expression graph [{listing(nodes)}]", _request(params, nodes),
@@ -198,25 +203,19 @@ def _each_op(params: Params, points: float, probes: Sequence[Probe],
     failed: dict[str, str] = {}
     answered = False
     for probe, obs in zip(probes, observations):
-        op, nodes = probe.inputs
+        op, case = probe.inputs
+        answered = answered or obs.ok
         if op in failed:
             continue
-        if not obs.ok:
-            failed[op] = explain(nodes, name_op=False)(probe, obs) or no_answer(obs, f"your `{params.value_class}`")
-            failed[op] += f" in {probe.label}"
-            continue
-        answered = True
-        try:
-            problem = judge_graph(nodes, obs.value, params.rel_tol, params.abs_tol).problem
-        except Unusable as exc:
-            problem = f"unusable answer: {exc}"
-        if problem is not None:
-            failed[op] = f"{problem} in {probe.label}"
+        verdict = battery.judge_case(case, obs, params.rel_tol, params.abs_tol)
+        if not verdict.ok:
+            failed[op] = verdict.message
     ops = list(params.ops)
     right = [op for op in ops if op not in failed]
     score = points * len(right) / len(ops)
     if not failed:
-        message = f"{', '.join(graphs.syntax(op) for op in ops)}: correct on {params.draws} hidden inputs each"
+        message = (f"{', '.join(graphs.syntax(op) for op in ops)}: correct alone and with the input "
+                   f"used twice, on hidden inputs")
     else:
         message = f"{len(right)} of {len(ops)} operations correct; " + "; ".join(
             f"{graphs.syntax(op)} is wrong: {why}" for op, why in failed.items())

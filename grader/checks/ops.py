@@ -36,7 +36,7 @@ METHOD = {
 PRIMITIVE = ("add", "mul", "pow", "exp", "log", "tanh", "relu", "neg", "addc", "radd", "mulc", "rmul",
              "sub", "subc", "rsub", "div", "divc", "rdiv")
 _NICE = (1.5, 2.5, 3.0, 0.75, 1.25, 4.0)
-_CONST = {"pow": (3, -1.5, 2.5), "default": (3.0, -1.5, 2.5, 4.0, -3.0)}
+_CONST = {"pow": (3, -1, 1.5, 2.5, -0.5), "default": (3.0, -1.5, 2.5, 4.0, -3.0)}
 
 
 @dataclass(frozen=True)
@@ -83,11 +83,15 @@ def _nice(rng: random.Random, positive: bool, avoid: Sequence[float] = ()) -> fl
             return x
 
 
-def draw(op: str, shape: str, rng: random.Random) -> Case:
-    """``op`` in ``shape`` with freshly drawn readable inputs, inside the op's domain."""
-    positive = op in ("log", "pow", "exp")
+def draw(op: str, shape: str, rng: random.Random, variant: int = 0) -> Case:
+    """``op`` in ``shape`` with freshly drawn readable inputs, inside the op's domain.
+
+    Variants alternate: ``**`` with an int exponent, then a float one; ``relu`` (and every op) on a
+    positive input, then a negative one.
+    """
+    positive = op in ("log", "pow")
     for _ in range(100):
-        x = _nice(rng, positive)
+        x = _nice(rng, True) * (-1 if variant % 2 and not positive else 1)
         if op in graphs.BINARY:
             if shape == "twice":
                 nodes: list[list[Any]] = [["leaf", x], [op, 0, 0]]
@@ -96,7 +100,10 @@ def draw(op: str, shape: str, rng: random.Random) -> Case:
                 y = _nice(rng, False, avoid=(x,))
                 nodes, args = [["leaf", x], ["leaf", y], [op, 0, 1]], (x, y)
         elif op in graphs.WITH_CONST:
-            c = rng.choice(_CONST.get(op, _CONST["default"]))
+            choices = _CONST.get(op, _CONST["default"])
+            if op == "pow":
+                choices = tuple(c for c in choices if isinstance(c, int) == (variant % 2 == 0))
+            c = rng.choice(choices)
             if abs(abs(c) - abs(x)) < 1e-9:
                 continue
             nodes, args = [["leaf", x], [op, 0, c]], (x, c)
@@ -111,7 +118,7 @@ def draw(op: str, shape: str, rng: random.Random) -> Case:
 
 def battery(ops: Sequence[str], rng: random.Random) -> list[Case]:
     """Every op alone, and every op with one node used twice: ``x * x``, ``x.exp() + x.exp()``."""
-    return [draw(op, shape, rng) for shape in ("alone", "twice") for op in ops]
+    return [draw(op, shape, rng, variant=0 if shape == "alone" else 1) for shape in ("alone", "twice") for op in ops]
 
 
 def label(case: Case) -> str:
@@ -167,7 +174,7 @@ def _hint(case: Case, leaf: int, got: float, expected: float, seed: float, data:
         return "d(x/y)/dy is -x/y**2: the minus sign is missing"
     if op == "rdiv" and same(node[2] / x ** 2 * seed):
         return "d(c/x)/dx is -c/x**2: the minus sign is missing"
-    if op == "relu" and x < 0 and same(seed):
+    if op == "relu" and x < 0 and got != 0:
         return "relu passes no gradient where its input is negative"
     if same(-expected):
         return "the sign is flipped"
@@ -199,6 +206,7 @@ def judge_case(case: Case, obs: Observation, rel_tol: float, abs_tol: float) -> 
         got_data = as_vector(value.get("data"), len(nodes), "the nodes' .data")
         got_grad = as_vector(value.get("grad"), len(grads), "the inputs' .grad")
         seed = as_number(value.get("seed"), "the seed")
+        plain = as_vector(value.get("plain"), len(grads), "the inputs' .grad after backward()")
     except Unusable as exc:
         return CaseVerdict(False, f"{method}: for {what}, unusable answer: {exc}")
 
@@ -216,6 +224,12 @@ def judge_case(case: Case, obs: Observation, rel_tol: float, abs_tol: float) -> 
             return CaseVerdict(False, f"{method} backward: for {what}{seeded}, expected "
                                       f"{case.names[i]}.grad = {fmt(e)}, got {fmt(g)}"
                                       + (f" ({hint})" if hint else ""))
+    for i, (g, e) in enumerate(zip(plain, grads)):
+        if not close(g, e):
+            return CaseVerdict(False, f"{method} with backward(): for {what}, z.backward() gives "
+                                      f"{case.names[i]}.grad = {fmt(g)}, expected {fmt(e)}: check that "
+                                      f"backward() sets z.grad = 1 and runs every node's _backward once, "
+                                      f"outputs before inputs")
     return CaseVerdict(True)
 
 
