@@ -136,8 +136,8 @@ def request(value_class: str, case: Case) -> ProbeRequest:
 
 def _hint(case: Case, leaf: int, got: float, expected: float, seed: float, data: Sequence[float]) -> str:
     """What a wrong gradient most likely means: the mistakes students make, recognised by value."""
-    node = case.nodes[-1]
-    op = node[0]
+    node = case.nodes[-1] if case.op in graphs.BINARY or case.shape == "alone" else case.nodes[1]
+    op = case.op
     x = data[0]
 
     def same(a: float) -> bool:
@@ -150,7 +150,7 @@ def _hint(case: Case, leaf: int, got: float, expected: float, seed: float, data:
                "out._backward = _backward?"
     if case.shape == "twice" and same(expected / 2):
         return "the node is on both sides: accumulate with += in _backward, never ="
-    out = data[-1]
+    out = data[case.nodes.index(node)] if case.shape == "alone" else data[1]
     if op == "mul" and case.shape == "alone" and same(data[leaf] * seed):
         return f"use the other factor's .data: d(x*y)/d{case.names[leaf]} is {case.names[1 - leaf]}"
     if op in ("mulc", "rmul") and same(x * seed):
