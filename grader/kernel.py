@@ -154,6 +154,7 @@ class Kernel:
         self.km: _KernelManager | None = None
         self.client: _Client | None = None
         self._context: zmq.asyncio.Context | None = None
+        self._monitors: list[zmq.Socket] = []
 
     def assign(self, nb: nbformat.NotebookNode, deadline: float) -> None:
         """Give a kernel started without a notebook its submission and that submission's deadline."""
@@ -206,6 +207,7 @@ class Kernel:
                      for channel in ("shell", "iopub", "stdin", "control", "hb")}
             km.grader_urls = await self.jail.sockets(ports, km.is_alive, self.limits.startup_timeout)
             await self.client.async_start_new_kernel_client()
+            self._watch(self.client.kc)
         except Exception as exc:
             raise KernelStartError(f"could not start a Python kernel: {exc}\n{self.jail.log_tail()}") from exc
         reply = await self._execute_quietly(
@@ -216,6 +218,7 @@ class Kernel:
     async def _stop(self) -> None:
         km, client, context = self.km, self.client, self._context
         self.km = self.client = self._context = None
+        self._unwatch()
         if client is not None and client.kc is not None:
             try:
                 client.kc.stop_channels()
@@ -275,9 +278,50 @@ class Kernel:
 
     # ------------------------------------------------------------------ cells
 
+    def _watch(self, kc: Any) -> None:
+        """Notice when ZeroMQ drops the iopub or shell connection (an oversized message does)."""
+        self._monitors = [zmq.Socket.shadow(channel.socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+                                            .underlying) for channel in (kc.iopub_channel, kc.shell_channel)]
+
+    def _unwatch(self) -> None:
+        for monitor in self._monitors:
+            monitor.close(linger=0)
+        self._monitors = []
+
+    def _dropped(self) -> bool:
+        dropped = False
+        for monitor in self._monitors:
+            while True:
+                try:
+                    monitor.recv_multipart(zmq.NOBLOCK)
+                except zmq.ZMQError:
+                    break
+                dropped = True
+        return dropped
+
+    async def _reconnect_if_dropped(self) -> None:
+        """A dropped connection is never re-made by ZeroMQ: connect a fresh client to the kernel."""
+        if self.client is None or self.km is None or not self._dropped():
+            return
+        self.notes.append("the kernel sent a message over the grader's size limit; it was dropped")
+        old = self.client.kc
+        self._unwatch()
+        if old is not None:
+            old.stop_channels()
+        kc = self.km.client()
+        kc.start_channels()
+        try:
+            await kc.wait_for_ready(timeout=min(self.limits.startup_timeout, max(1.0, self.remaining())))
+        except RuntimeError:
+            pass  # the kernel is then unresponsive: the caller's timeouts and restarts take over
+        kc.allow_stdin = False
+        self.client.kc = kc
+        self._watch(kc)
+
     async def _run_one(self, index: int) -> tuple[str, str]:
         """Run cell ``index`` once; returns (status, detail). Restarts are the caller's job."""
         assert self.client is not None
+        await self._reconnect_if_dropped()
         cell = self.nb.cells[index]
         timeout = min(self.limits.cell_timeout, self.remaining())
         if timeout <= 0:
@@ -327,6 +371,7 @@ class Kernel:
             await self.km.interrupt_kernel()
         except Exception:  # noqa: BLE001 -- the kernel may already be gone; restart below
             pass
+        await self._reconnect_if_dropped()
         if await self._responsive(_GRACE):
             return True
         return await self._restart(why)
@@ -367,6 +412,7 @@ class Kernel:
         timeout = min(timeout, self.remaining())
         if timeout <= 0:
             return Observation(ObsStatus.NOT_RUN, detail="the submission ran out of time")
+        await self._reconnect_if_dropped()
         kc = self.client.kc
         nonce = new_nonce()
         msg_id = kc.execute(probe_code(self.module_key, nonce, request), silent=False,

@@ -1,0 +1,223 @@
+"""Regression tests for the holes an attack review found around the kernel (issue 11).
+
+Each runs real notebooks in real kernels, with the bubblewrap sandbox and, as root, without it
+(the fallbacks: private namespaces, or a uid of its own only), because defence in depth is the
+point: the sandbox can be unavailable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import policy_at, scores
+from grader.sandbox import Level
+from notebooks import ROOT, variant
+
+pytestmark = pytest.mark.slow
+FULL = {"q1_gradf": 3.0, "q2_forward_diff": 2.0, "q3_symmetric_diff": 2.0, "q4_softmax_nll": 3.0}
+LEVELS = [Level.SANDBOX, Level.NAMESPACES, Level.USER]
+GRADER = [sys.executable, "-m", "grader"]
+
+
+@pytest.fixture
+def root_only_dir() -> Path:
+    """A folder only root can enter: anything appearing in it was written by root."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    path = Path(f"/root/grader-canary-{uuid.uuid4().hex}")
+    path.mkdir(mode=0o700)
+    yield path
+    for child in path.iterdir():
+        child.unlink()
+    path.rmdir()
+
+
+class UnixListener:
+    """A unix socket in a root-only folder that counts who connects to it."""
+
+    def __init__(self, path: Path) -> None:
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.bind(str(path))
+        self.sock.listen()
+        self.connections = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            conn.close()
+
+
+SABOTAGE = """
+import glob, os
+from ipykernel.kernelapp import IPKernelApp
+CANARY, SOCKET = {canary!r}, {socket!r}
+mine = os.path.dirname(IPKernelApp.instance().ip)     # this kernel's socket folder
+places = {{mine, os.getcwd(), os.path.dirname(mine)}} | set(glob.glob('/tmp/grader-*'))
+for place in places:
+    try:
+        names = os.listdir(place)
+    except OSError:
+        names = []
+    for name in names + ['kernel.log', 'kernel-2.log', 'connection.json', 'connection-2.json']:
+        target = os.path.join(place, name)
+        try:
+            if os.path.isdir(target) and not os.path.islink(target):
+                continue
+            if os.path.lexists(target):
+                os.unlink(target)
+            os.symlink(CANARY, target)
+        except OSError:
+            pass
+    for port in range(1, 40):  # the next start's sockets, should it look here again
+        try:
+            os.symlink(SOCKET, os.path.join(place, 'k-%d' % port))
+        except OSError:
+            pass
+os._exit(1)
+"""
+
+
+@pytest.mark.parametrize("level", LEVELS, ids=[level.value for level in LEVELS])
+def test_root_never_follows_links_the_kernel_planted(level, config, grade, root_only_dir, tmp_path):
+    """The kernel swaps every file it can reach for links to root-only places and kills itself:
+    the restart still works, root writes nothing there, and connects to no planted socket."""
+    canary, sock = root_only_dir / "written-by-root", root_only_dir / "socket"
+    listener = UnixListener(sock)
+    path = variant(tmp_path / "sabotage.ipynb",
+                   append=[SABOTAGE.format(canary=str(canary), socket=str(sock))])
+    result = grade(path, isolation=policy_at(config, level), cell_timeout=10, submission_timeout=90)
+    assert scores(result) == FULL, [q.message for q in result.questions]
+    assert any("killed the kernel" in n for n in result.notes), result.notes
+    assert not canary.exists()
+    assert listener.connections == 0
+    assert result.isolation.startswith(level.value)
+
+
+FORK_BOMB = """
+import os, time
+while True:
+    try:
+        if os.fork() == 0:
+            time.sleep(600)
+            os._exit(0)
+    except OSError:
+        break
+time.sleep(600)
+"""
+
+
+def _small_config(tmp_path: Path, **limits: object) -> Path:
+    raw = yaml.safe_load((ROOT / "assignments.yml").read_text())
+    micrograd = raw["assignments"]["micrograd"]
+    micrograd["limits"].update(cell_timeout=4, probe_timeout=4, submission_timeout=90, **limits)
+    for key in ("exercise", "solution"):
+        micrograd.pop(key, None)
+    path = tmp_path / "config" / "assignments.yml"
+    path.parent.mkdir()
+    path.write_text(yaml.safe_dump({"version": 1, "assignments": {"micrograd": micrograd}}))
+    return path
+
+
+def _grades(out: Path) -> dict[str, dict[str, str]]:
+    import csv
+    with open(out / "grades.csv", newline="") as fh:
+        return {row["id"]: row for row in csv.DictReader(fh)}
+
+
+@pytest.mark.parametrize("level", [Level.SANDBOX, Level.USER], ids=["sandbox", "user"])
+def test_fork_bomb_costs_only_its_own_submission(level, config, tmp_path):
+    """One notebook forks up to its process limit and holds on: the others still start and score."""
+    policy_at(config, level)  # skips where this level cannot be had
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    variant(subs / "bomb_100_900_micrograd_exercises.ipynb", append=[FORK_BOMB])
+    for sid in ("101", "102", "103"):
+        variant(subs / f"ok_{sid}_901_micrograd_exercises.ipynb")
+    run = subprocess.run([*GRADER, "run", str(subs), "--out", str(out), "--jobs", "2",
+                          "--config", str(_small_config(tmp_path, max_processes=48))],
+                         capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "GRADER_ISOLATION": level.value})
+    assert run.returncode == 0, run.stderr
+    rows = _grades(out)
+    assert {sid: rows[sid]["total"] for sid in rows} == {"100": "10", "101": "10", "102": "10", "103": "10"}
+    assert all(row["status"] == "graded" for row in rows.values())
+
+
+def test_scratch_space_is_bounded_and_gone(config, grade, tmp_path):
+    """In the sandbox the working folder, /tmp and /dev/shm are tmpfs of disk_mb each, then gone."""
+    policy = policy_at(config, Level.SANDBOX)
+    from grader.sandbox.allowlist import features
+    if "--size" not in features(policy.bwrap or "bwrap"):
+        pytest.skip("this bubblewrap cannot cap a tmpfs (--size needs bubblewrap 0.10)")
+    mark = f"grader-fill-{uuid.uuid4().hex}"
+    fill = (f"import os\nwrote = {{}}\nfor d in ['.', '/tmp', '/dev/shm']:\n    n = 0\n"
+            f"    try:\n        with open(os.path.join(d, {mark!r}), 'wb') as fh:\n"
+            "            for _ in range(64):\n                fh.write(b'x' * (1 << 20)); fh.flush(); n += 1\n"
+            "    except OSError:\n        pass\n    wrote[d] = n\n"
+            "def gradf(a, b, c):\n    raise ValueError('wrote %r' % sorted(wrote.values()))")
+    result = grade(variant(tmp_path / "fill.ipynb", append=[fill]), isolation=policy, disk_mb=16,
+                   file_size_mb=64)
+    message = next(q for q in result.questions if q.id == "q1_gradf").message
+    wrote = re.search(r"wrote \[(\d+), (\d+), (\d+)\]", message)
+    assert wrote and all(int(n) in (15, 16) for n in wrote.groups()), message  # MiB, of 64 tried
+    assert not list(Path("/tmp").glob(f"**/{mark}")) and not list(Path("/dev/shm").glob(f"**/{mark}"))
+
+
+def test_results_are_written_before_anything_is_printed(tmp_path):
+    """With stdout closed the table cannot be printed, but --results is still written."""
+    results = tmp_path / "r.json"
+    nb = variant(tmp_path / "micrograd_exercises.ipynb")
+    run = subprocess.run(["bash", "-c", 'exec "$@" >&-', "_", *GRADER, "run", str(nb), "--results",
+                          str(results), "--config", str(ROOT / "assignments.yml")],
+                         capture_output=True, text=True, timeout=300)
+    assert json.loads(results.read_text())["score"] == 10, run.stderr
+    assert run.returncode == 0, run.stderr
+
+
+FLOOD = """
+from IPython import get_ipython
+kernel = get_ipython().kernel
+blob = 'x' * (150 << 20)
+for _ in range(4):   # straight onto the socket, past the in-kernel output cap
+    kernel.session.send(kernel.iopub_socket, 'display_data',
+                        {'data': {'text/plain': blob}, 'metadata': {}}, parent=kernel.get_parent())
+del blob
+"""
+
+
+def test_huge_kernel_messages_never_reach_the_grader(tmp_path):
+    """600 MiB of display messages: ZeroMQ drops them at the socket; the grader stays small."""
+    nb = variant(tmp_path / "micrograd_exercises.ipynb", append=[FLOOD])
+    results = tmp_path / "r.json"
+    log = tmp_path / "stderr.txt"
+    with open(log, "wb") as err:
+        proc = subprocess.Popen([*GRADER, "run", str(nb), "--results", str(results), "--config",
+                                 str(ROOT / "assignments.yml")], stdout=subprocess.DEVNULL, stderr=err)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]) // 1024)
+        except OSError:
+            pass
+        time.sleep(0.05)
+    assert proc.returncode == 0, log.read_text()
+    assert json.loads(results.read_text())["score"] == 10
+    assert 0 < peak < 500, f"the grader peaked at {peak} MB"
