@@ -41,3 +41,10 @@ def test_one_wrong_backward_is_named(grade, tmp_path, edit, names):
     assert "accumulate" not in q4.message, q4.message
     assert {k: v for k, v in scores(result).items() if k != "q4_softmax_nll"} == {
         "q1_gradf": 3.0, "q2_forward_diff": 2.0, "q3_symmetric_diff": 2.0}
+
+
+def test_same_bug_same_score_whatever_the_draw(grade, tmp_path):
+    """q4's hidden part is a fixed battery: only the numbers are drawn (a step towards issue 15)."""
+    path = variant(tmp_path / "mul.ipynb", edit={"q4-value": MUL})
+    got = {seed: question(grade(path, seed=seed), "q4_softmax_nll").score for seed in (1, 2, 3)}
+    assert len(set(got.values())) == 1, got
