@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@# As root, kernels run as the unprivileged user grader-kernel: create it, and let it reach
 	@# this Python (traversal only) if it lives under a private folder such as /root.
-	if [ "$$(id -u)" = 0 ]; then $(BIN)/grader sandbox-check --create-user --fix; fi
+	if [ "$$(id -u)" = 0 ]; then $(BIN)/grader sandbox-check --fix; fi
 	touch $(STAMP)
 
 run: $(STAMP)

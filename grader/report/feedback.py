@@ -26,4 +26,6 @@ def feedback_markdown(result: SubmissionResult) -> str:
         for part in q.parts:
             lines.append(f"- **{part.name}** ({part.score:g} / {part.max_score:g}): {part.message}")
         lines.append("")
+    if result.isolation:
+        lines += ["---", f"Graded by grader {result.grader_version}; kernel isolation: {result.isolation}.", ""]
     return printable_text("\n".join(lines))

@@ -20,7 +20,12 @@ def batch_summary(results: Sequence[tuple[str, SubmissionResult]], *, slowest: i
     graded = [r for _, r in results if r.status == "graded"]
     lines = [f"{len(results)} submissions: {len(graded)} graded, "
              f"{sum(r.status == 'rejected' for _, r in results)} rejected, "
-             f"{sum(r.status == 'grader_error' for _, r in results)} grader errors", ""]
+             f"{sum(r.status == 'grader_error' for _, r in results)} grader errors"]
+    levels: dict[str, int] = {}
+    for _, r in results:
+        levels[r.isolation or "not recorded"] = levels.get(r.isolation or "not recorded", 0) + 1
+    lines += [f"isolation: {level}" + (f" ({n} submissions)" if len(levels) > 1 else "")
+              for level, n in levels.items()] + [""]
     ids = [q.id for q in results[0][1].questions]
     maxima = {q.id: q.max_score for q in results[0][1].questions}
     width = max([len(i) for i in ids] + [len("total")])

@@ -35,6 +35,8 @@ def result_table(result: SubmissionResult) -> str:
             lines.append(" " * len(first) + "…")
     for note in result.notes[:6]:
         lines.append(f"  note: {textwrap.shorten(note, width - 10)}")
+    if result.isolation:
+        lines.append(f"  isolation: {textwrap.shorten(result.isolation, width - 15)}")
     return printable_text("\n".join(lines))
 
 
@@ -58,4 +60,6 @@ def grid(results: Sequence[SubmissionResult]) -> str:
         if r.status != "graded":
             row += f"  [{r.status}]"
         lines.append(row)
+    levels = sorted({r.isolation for r in results if r.isolation})
+    lines += [f"isolation: {level}" for level in levels]
     return printable_text("\n".join(lines))

@@ -48,6 +48,8 @@ class Layer:
     name: str
     active: bool
     detail: str
+    short: str = ""   # a few words for one-line summaries
+
 
 
 @dataclass(frozen=True)
@@ -65,8 +67,8 @@ class Policy:
     @property
     def summary(self) -> str:
         """One line for results, summaries and reports."""
-        active = ", ".join(layer.detail for layer in self.layers if layer.active) or "nothing"
-        return f"{self.level.value}: {active}"
+        active = ", ".join(layer.short or layer.detail for layer in self.layers if layer.active)
+        return f"{self.level.value}: {active or 'no isolation'}"
 
     def with_hide(self, paths: Sequence[str]) -> Policy:
         return dataclasses.replace(self, hide=tuple(paths))
@@ -168,21 +170,23 @@ def _layers(level: Level, root: bool, user: Identity | None) -> tuple[Layer, ...
                else "a uid of its own per kernel")
     if level is Level.SANDBOX:
         return (Layer("filesystem", True, "allow-list view (system and Python read-only; private "
-                                          "working folder, /tmp and /dev/shm)"),
-                Layer("network", True, "no network (loopback only)"),
-                Layer("pid", True, "own PID namespace"),
+                                          "working folder, /tmp and /dev/shm)", "allow-list filesystem"),
+                Layer("network", True, "no network (loopback only)", "no network"),
+                Layer("pid", True, "own PID namespace", "own PID namespace"),
                 Layer("user", True, ("user namespace, " + own_uid) if root
-                      else "user namespace (the grader's user, mapped)"))
+                      else "user namespace (the grader's user, mapped)",
+                      "user namespace" + (", own uid" if root and not user else "")))
     if level is Level.NAMESPACES:
-        return (Layer("filesystem", True, "grader's files hidden (deny-list); the rest by permissions"),
-                Layer("network", True, "no network"),
+        return (Layer("filesystem", True, "grader's files hidden (deny-list); the rest by permissions",
+                      "grader's files hidden"),
+                Layer("network", True, "no network", "no network"),
                 Layer("pid", False, "shared PID namespace; other users' processes hidden"),
-                Layer("user", True, own_uid))
+                Layer("user", True, own_uid, "own uid" if not user else "kernel user"))
     if level is Level.USER:
         return (Layer("filesystem", False, "file permissions only"),
                 Layer("network", False, "the machine's network"),
                 Layer("pid", False, "shared PID namespace"),
-                Layer("user", True, own_uid))
+                Layer("user", True, own_uid, "own uid" if not user else "kernel user"))
     return (Layer("filesystem", False, "none: the kernel can read what the grader's user can"),
             Layer("network", False, "the machine's network"),
             Layer("pid", False, "shared PID namespace"),
