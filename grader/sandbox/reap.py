@@ -56,11 +56,18 @@ def children_of(pid: int) -> list[int]:
     return out
 
 
+def _alive(pid: int) -> bool:
+    """False for a zombie (dead, waiting to be reaped: nothing left to kill) or a vanished pid."""
+    stat = _read(f"/proc/{pid}/stat")
+    fields = stat[stat.rfind(b")") + 2:].split()
+    return bool(fields) and fields[0] not in (b"Z", b"X")
+
+
 def _kill_matching(match: Callable[[int], bool]) -> int:
-    """SIGKILL every process ``match`` accepts, again until none is left; returns how many."""
+    """SIGKILL every live process ``match`` accepts, again until none is left; returns how many."""
     killed = 0
     for _ in range(_ROUNDS):
-        found = [pid for pid in _pids() if match(pid)]
+        found = [pid for pid in _pids() if match(pid) and _alive(pid)]
         if not found:
             break
         for pid in found:
