@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Sequence, TextIO
 
 from .config import Assignment, Config, Limits
-from .errors import GraderError, KernelStartError, UsageError
+from .errors import KernelStartError, UsageError
 from .grade import GradeOptions, grade_notebook_async, rejected_result, result_key
 from .ids import Source, discover
 from .kernel import Kernel

@@ -15,7 +15,7 @@ from . import __version__
 from .batch import Job, folder_jobs, run_batch
 from .config import Assignment, Config, load_config
 from .errors import GraderError, UsageError
-from .grade import GradeOptions, grade_file_early, grade_notebook, protected_paths
+from .grade import GradeOptions, grade_file_early, grade_notebook
 from .ids import Source
 from .report.gradescope import gradescope_results
 from .report.summary import batch_summary
@@ -23,6 +23,7 @@ from .report.table import grid, result_table
 from .results import SubmissionResult, write_json_atomic
 from .submission import find_notebooks, printable_name
 from .sandbox import Level, Policy, check_python_access, detect
+from .sandbox.denylist import protected_paths
 from .sandbox.identity import named_identity, stranger
 
 EXIT_OK = 0

@@ -7,8 +7,6 @@ import contextlib
 import dataclasses
 import hashlib
 import random
-import sys
-import tempfile
 import time
 import traceback
 from dataclasses import dataclass
@@ -20,12 +18,13 @@ from jupyter_core.utils import run_sync
 from . import __version__
 from .checks import registry
 from .checks.base import Probe
-from .config import Assignment, Config, Preview, Question, load_config, preview
+from .config import Assignment, Config, Question, load_config, preview
 from .errors import GraderError, KernelStartError
 from .kernel import Kernel
 from .probes import Observation, ObsStatus
 from .results import CellReport, PartResult, QuestionResult, SubmissionResult
 from .sandbox import Policy, detect
+from .sandbox.denylist import protected_paths
 from .submission import Rejected, parse_notebook, read_notebook_file
 
 
@@ -43,22 +42,6 @@ class GradeOptions:
         return self if self.policy is not None else dataclasses.replace(self, policy=detect())
 
 
-def protected_paths(config: Config | Preview, *extra: Path) -> tuple[str, ...]:
-    """The grader's own files, hidden from kernels: config, solutions, repository history, results."""
-    root = config.path.parent
-    paths = [config.path, root / "solutions", root / ".git", Path(__file__).resolve().parent, *extra]
-    if isinstance(config, Preview):
-        paths += config.solutions
-    else:
-        paths += [a.solution for a in config.assignments.values() if a.solution is not None]
-    # Never cover what the kernel itself needs: its Python, its packages, the temp folder it lives in.
-    needed = [Path(p).resolve() for p in (sys.executable, sys.prefix, sys.base_prefix, tempfile.gettempdir())]
-    hidden = set()
-    for p in paths:
-        p = Path(p).resolve()
-        if p.exists() and not any(n == p or p in n.parents for n in needed):
-            hidden.add(str(p))
-    return tuple(sorted(hidden))
 
 
 def result_key(data: bytes, assignment: Assignment, config_digest: str = "") -> dict[str, str]:

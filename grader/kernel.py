@@ -10,19 +10,12 @@ iopub messages that answer the probe's own request.
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import os
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from queue import Empty
-from typing import Any, Sequence
+from typing import Any
 
 import nbformat
 import zmq

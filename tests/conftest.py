@@ -11,7 +11,8 @@ from typing import Callable
 import pytest
 
 from grader.config import Config, load_config
-from grader.grade import GradeOptions, grade_notebook, protected_paths
+from grader.grade import GradeOptions, grade_notebook
+from grader.sandbox.denylist import protected_paths
 from grader.results import SubmissionResult
 from grader.sandbox import Level, Policy, detect
 

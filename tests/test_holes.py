@@ -221,3 +221,55 @@ def test_huge_kernel_messages_never_reach_the_grader(tmp_path):
     assert proc.returncode == 0, log.read_text()
     assert json.loads(results.read_text())["score"] == 10
     assert 0 < peak < 500, f"the grader peaked at {peak} MB"
+
+
+def test_kernel_that_will_not_start_costs_one_submission(config, tmp_path, monkeypatch):
+    """Every start of one submission's kernel fails: it alone is 'not graded' with the reason."""
+    from grader import kernel as kernel_module
+    from grader.batch import folder_jobs, run_batch
+    from grader.errors import KernelStartError
+    from grader.grade import GradeOptions
+
+    subs = tmp_path / "subs"
+    for sid in ("101", "102", "103"):
+        variant(subs / f"s_{sid}_9_micrograd_exercises.ipynb")
+    real_start = kernel_module.Kernel._start
+    starts = {"n": 0}
+
+    async def flaky(self):
+        starts["n"] += 1
+        if 2 <= starts["n"] <= 4:  # the second kernel and both of its retries
+            raise KernelStartError("a test made this start fail")
+        await real_start(self)
+
+    monkeypatch.setattr(kernel_module.Kernel, "_start", flaky)
+    jobs, _ = folder_jobs(config, [subs], "micrograd")
+    report = run_batch(jobs, options=GradeOptions(seed=1), out=tmp_path / "out", workers=1,
+                       config_digest=config.digest)
+    rows = _grades(tmp_path / "out")
+    assert len(rows) == 3 and [r["status"] for r in rows.values()].count("grader_error") == 1
+    failed = next(o.result for o in report.outcomes if o.result.internal_error)
+    assert "a test made this start fail" in failed.internal_error
+    assert "not your fault" in failed.questions[0].message
+    assert sorted(r["total"] for r in rows.values()) == ["0", "10", "10"]
+
+
+def test_kernel_that_cannot_be_restarted_is_the_notebooks_doing(grade, tmp_path, monkeypatch):
+    """The notebook kills its kernel and no new one will start: a result with the reason, no crash."""
+    from grader import kernel as kernel_module
+    from grader.errors import KernelStartError
+
+    real_start = kernel_module.Kernel._start
+    starts = {"n": 0}
+
+    async def only_once(self):
+        starts["n"] += 1
+        if starts["n"] > 1:
+            raise KernelStartError("no second kernel in this test")
+        await real_start(self)
+
+    monkeypatch.setattr(kernel_module.Kernel, "_start", only_once)
+    result = grade(variant(tmp_path / "crash.ipynb", append=["import os\nos._exit(1)"]))
+    assert result.internal_error is None and result.error is None
+    assert any("could not be restarted" in note for note in result.notes), result.notes
+    assert result.score == 0 and "could not be restarted" in result.questions[0].message

@@ -287,7 +287,8 @@ def test_created_kernel_user_cannot_see_grader_files(config, tmp_path):
         pytest.skip("needs root")
     import pwd
 
-    from grader.grade import GradeOptions, grade_notebook, protected_paths
+    from grader.grade import GradeOptions, grade_notebook
+    from grader.sandbox.denylist import protected_paths
     from grader.sandbox import detect
 
     policy = detect("grader-test-kernel", create_user=True)
@@ -320,7 +321,7 @@ def test_protected_paths_hide_grader_files_but_never_the_kernels_python(config):
     import sys
     import tempfile
 
-    from grader.grade import protected_paths
+    from grader.sandbox.denylist import protected_paths
 
     root = config.path.parent
     hidden = protected_paths(config, root, Path(tempfile.gettempdir()), Path(sys.prefix))

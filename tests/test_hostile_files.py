@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from grader.gradescope.autograder import run as run_autograder
-from grader.ids import Source, discover
+from grader.ids import discover
 from grader.submission import Unreadable, find_notebooks, read_capped
 from notebooks import ROOT, exercise_path, solution_path, write
 
@@ -223,7 +223,7 @@ def test_zip_bomb_member_is_refused_before_it_is_inflated(batch, tmp_path):
     assert (rows["999"]["total"], rows["999"]["status"]) == ("0", "rejected")
     assert run.result("999")["result"]["error"] == (
         "subs.zip:bomb_999_902_micrograd_exercises.ipynb is too large (1024 MiB; the limit is "
-        "200 MiB): a notebook should be far smaller, clear its outputs and submit again")
+        "64 MiB): a notebook should be far smaller, clear its outputs and submit again")
 
 
 def test_reads_are_capped_by_declared_and_actual_size(tmp_path):
@@ -235,7 +235,7 @@ def test_reads_are_capped_by_declared_and_actual_size(tmp_path):
     (member,), _ = discover([tmp_path / "subs.zip"])
     for source in (plain, member):
         assert len(source.read(limit=size)) == size
-        with pytest.raises(Unreadable, match=f"too large .* the limit is"):
+        with pytest.raises(Unreadable, match="too large .* the limit is"):
             source.read(limit=size - 1)
     # A stream longer than it said (a lying zip header, a growing file): cut at limit + 1 bytes.
     stream = io.BytesIO(bytes(10_000))
@@ -253,5 +253,5 @@ def test_gradescope_upload_over_the_cap_is_refused_unread(tmp_path):
         fh.truncate(300 * 2**20)  # sparse: costs no disk
     data = run_autograder(root, log=io.StringIO())
     assert data["score"] == 0
-    assert ("`micrograd_exercises.ipynb` is too large (300 MiB; the limit is 200 MiB)"
+    assert ("`micrograd_exercises.ipynb` is too large (300 MiB; the limit is 64 MiB)"
             in data["tests"][0]["output"])

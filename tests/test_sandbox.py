@@ -347,3 +347,43 @@ def test_sandbox_check_names_every_layer():
     assert f"isolation: {policy.level.value}" in check.stdout
     if policy.level is not Level.SANDBOX:
         assert "why not stronger:" in check.stdout
+
+
+@pytest.mark.parametrize("which", IDENTITIES)
+def test_table_mode_and_another_run_at_once(which, request):
+    """`grader run FOLDER` without --out, while a separate grader run grades another classmate:
+    the attacker reaches neither the folder (named on the grader's command line) nor the other
+    run's kernel, earns nothing and leaves nothing."""
+    owner, home, base = _identity(which, request)
+    _require_sandbox(owner)
+    paths = _setup(Path(base) / f"grader-sandbox-test-{uuid.uuid4().hex}", owner, home)
+    mark = f"grader-mark-{uuid.uuid4().hex}"
+    other = classmate(paths["subs"].parent / "other" / "victim2.ipynb")
+    try:
+        attack = attacker(paths["subs"] / "mallory.ipynb", mark=mark, secret=paths["secret"],
+                          classmate=other, out=None, port=None)
+        for path in (attack, other.parent, other):
+            if owner is not None:
+                os.chown(path, owner.pw_uid, owner.pw_gid)
+        config = ["--assignment", "micrograd", "--config", str(ROOT / "assignments.yml")]
+        env = {**os.environ}
+        if owner is not None:
+            env.update(HOME=owner.pw_dir)
+        who = ({"user": owner.pw_uid, "group": owner.pw_gid, "extra_groups": []} if owner else {})
+        results = paths["subs"].parent / "other.json"
+        separate = subprocess.Popen([*GRADER, "run", str(other), "--results", str(results), *config],
+                                    cwd=paths["subs"].parent, env=env, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL, **who)
+        table = _run([*GRADER, "run", str(paths["subs"]), "--jobs", "2", *config], owner,
+                     paths["subs"].parent)
+        assert separate.wait(timeout=300) == 0
+        assert table.returncode == 0, table.stderr
+        totals = {line.split()[0].rsplit("/", 1)[-1]: line.split()[-1] for line in table.stdout.splitlines()
+                  if line.strip().endswith("/10")}
+        assert totals.get("mallory.ipynb") == "0/10", table.stdout
+        assert totals.get("victim_222_902_micrograd_exercises.ipynb") == "10/10", table.stdout
+        assert json.loads(results.read_text())["score"] == 10
+        assert _left_behind(mark) == []
+    finally:
+        shutil.rmtree(paths["subs"].parent, ignore_errors=True)
+        paths["secret"].unlink(missing_ok=True)

@@ -20,7 +20,7 @@ from ..config import Question
 from ..probes import Observation, ProbeRequest, Unusable, as_vector
 from ..results import PartResult
 from . import ops as battery
-from .base import Probe, fmt, hidden_part, no_answer, raised_in_graph
+from .base import Probe, fmt, hidden_part, raised_in_graph
 
 Nodes = Sequence[Sequence[Any]]
 

@@ -17,12 +17,13 @@ from typing import Any, TextIO
 
 from .. import __version__
 from ..config import Assignment, Config, load_config
-from ..grade import GradeOptions, grade_notebook, protected_paths, result_key
+from ..grade import GradeOptions, grade_notebook, result_key
 from ..report.gradescope import error_results, gradescope_results
 from ..report.table import result_table
 from ..results import PartResult, QuestionResult, SubmissionResult, write_json_atomic
 from ..submission import Unreadable, printable_name, read_notebook_file
 from ..sandbox import detect
+from ..sandbox.denylist import protected_paths
 from .provision import lock
 
 DEFAULT_ROOT = Path("/autograder")

@@ -3,6 +3,7 @@
 - ``policy``: which level this machine allows (bubblewrap sandbox, root namespaces, own uid,
   none), detected once per grader process and reported layer by layer;
 - ``allowlist``: what a sandboxed kernel may see (the bubblewrap command line);
+- ``denylist``: the grader's files, covered where bubblewrap cannot be had (root namespaces);
 - ``identity``: the uid each kernel runs as when the grader is root;
 - ``jail``: one kernel's folders, launch command, socket checks and teardown;
 - ``reap``: killing what a kernel started, by PID namespace, uid or (last) session and token;
