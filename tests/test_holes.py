@@ -112,11 +112,11 @@ def test_root_never_follows_links_the_kernel_planted(level, config, grade, root_
 
 FORK_BOMB = """
 import os, time
-while True:
+while True:   # children leave the session and the environment behind: only uid or PID namespace finds them
     try:
         if os.fork() == 0:
-            time.sleep(600)
-            os._exit(0)
+            os.setsid()
+            os.execve('/bin/sleep', ['sleep', '{mark}'], {{}})
     except OSError:
         break
 time.sleep(600)
@@ -143,10 +143,12 @@ def _grades(out: Path) -> dict[str, dict[str, str]]:
 
 @pytest.mark.parametrize("level", [Level.SANDBOX, Level.USER], ids=["sandbox", "user"])
 def test_fork_bomb_costs_only_its_own_submission(level, config, tmp_path):
-    """One notebook forks up to its process limit and holds on: the others still start and score."""
+    """One notebook forks up to its process limit, its children escaping session and environment:
+    they die with it, and the other kernels (same batch, and the next ones) still start and score."""
     policy_at(config, level)  # skips where this level cannot be had
     subs, out = tmp_path / "subs", tmp_path / "out"
-    variant(subs / "bomb_100_900_micrograd_exercises.ipynb", append=[FORK_BOMB])
+    mark = f"{uuid.uuid4().int % 10**9 + 10**9}.25"  # seconds to sleep, and a mark to find them by
+    variant(subs / "a_100_900_micrograd_exercises.ipynb", append=[FORK_BOMB.format(mark=mark)])
     for sid in ("101", "102", "103"):
         variant(subs / f"ok_{sid}_901_micrograd_exercises.ipynb")
     run = subprocess.run([*GRADER, "run", str(subs), "--out", str(out), "--jobs", "2",
@@ -157,6 +159,20 @@ def test_fork_bomb_costs_only_its_own_submission(level, config, tmp_path):
     rows = _grades(out)
     assert {sid: rows[sid]["total"] for sid in rows} == {"100": "10", "101": "10", "102": "10", "103": "10"}
     assert all(row["status"] == "graded" for row in rows.values())
+    assert _with_mark(mark) == [], "processes the fork bomb started outlived grading"
+
+
+def _with_mark(mark: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                    if mark.encode() in fh.read():
+                        found.append(int(entry))
+            except OSError:
+                pass
+    return found
 
 
 def test_scratch_space_is_bounded_and_gone(config, grade, tmp_path):
@@ -180,14 +196,15 @@ def test_scratch_space_is_bounded_and_gone(config, grade, tmp_path):
 
 
 def test_results_are_written_before_anything_is_printed(tmp_path):
-    """With stdout closed the table cannot be printed, but --results is still written."""
+    """Whoever reads the output has gone (a closed pipe): the table is lost, --results is not."""
     results = tmp_path / "r.json"
     nb = variant(tmp_path / "micrograd_exercises.ipynb")
-    run = subprocess.run(["bash", "-c", 'exec "$@" >&-', "_", *GRADER, "run", str(nb), "--results",
-                          str(results), "--config", str(ROOT / "assignments.yml")],
-                         capture_output=True, text=True, timeout=300)
-    assert json.loads(results.read_text())["score"] == 10, run.stderr
-    assert run.returncode == 0, run.stderr
+    proc = subprocess.Popen([*GRADER, "run", str(nb), "--results", str(results), "--config",
+                             str(ROOT / "assignments.yml")], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL)
+    proc.stdout.close()  # the reader is gone before anything is printed
+    assert proc.wait(timeout=300) == 0
+    assert json.loads(results.read_text())["score"] == 10
 
 
 FLOOD = """
