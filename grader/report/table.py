@@ -30,9 +30,7 @@ def result_table(result: SubmissionResult) -> str:
         for line in q.message.splitlines() or [""]:
             wrapped += textwrap.wrap(line, msg_width, subsequent_indent="  ") or [""]
         lines.append(first + (wrapped[0] if wrapped else ""))
-        lines += [" " * len(first) + w for w in wrapped[1:4]]
-        if len(wrapped) > 4:
-            lines.append(" " * len(first) + "…")
+        lines += [" " * len(first) + w for w in wrapped[1:]]  # wrapped, never cut
     for note in result.notes[:6]:
         lines.append(f"  note: {textwrap.shorten(note, width - 10)}")
     if result.isolation:
