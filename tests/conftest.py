@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
+import socket
+import threading
 from pathlib import Path
 from typing import Callable
 
@@ -86,3 +88,43 @@ def kill(pids: list[int]) -> None:
             os.kill(pid, signal.SIGKILL)
         except OSError:
             pass
+
+
+def marked(marker: str) -> list[int]:
+    """Pids of processes whose command line mentions ``marker``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                    if marker.encode() in fh.read():
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+class Listener:
+    """A server socket (TCP on loopback, or unix) that counts who connects and sends them ``payload``."""
+
+    def __init__(self, family: int = socket.AF_INET, address: object = ("127.0.0.1", 0),
+                 payload: bytes = b"") -> None:
+        self.sock = socket.socket(family)
+        self.sock.bind(address)
+        self.sock.listen()
+        self.port = self.sock.getsockname()[1] if family == socket.AF_INET else None
+        self.payload, self.connections = payload, 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            with conn:
+                conn.sendall(self.payload)
+
+    def close(self) -> None:
+        self.sock.close()

@@ -13,7 +13,6 @@ import re
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import policy_at, scores
+from conftest import Listener, marked, policy_at, scores
 from grader.sandbox import Level
 from notebooks import ROOT, variant
 
@@ -42,26 +41,6 @@ def root_only_dir() -> Path:
     for child in path.iterdir():
         child.unlink()
     path.rmdir()
-
-
-class UnixListener:
-    """A unix socket in a root-only folder that counts who connects to it."""
-
-    def __init__(self, path: Path) -> None:
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.bind(str(path))
-        self.sock.listen()
-        self.connections = 0
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            conn.close()
 
 
 SABOTAGE = """
@@ -99,7 +78,7 @@ def test_root_never_follows_links_the_kernel_planted(level, config, grade, root_
     """The kernel swaps every file it can reach for links to root-only places and kills itself:
     the restart still works, root writes nothing there, and connects to no planted socket."""
     canary, sock = root_only_dir / "written-by-root", root_only_dir / "socket"
-    listener = UnixListener(sock)
+    listener = Listener(socket.AF_UNIX, str(sock))
     path = variant(tmp_path / "sabotage.ipynb",
                    append=[SABOTAGE.format(canary=str(canary), socket=str(sock))])
     result = grade(path, isolation=policy_at(config, level), cell_timeout=10, submission_timeout=90)
@@ -159,20 +138,7 @@ def test_fork_bomb_costs_only_its_own_submission(level, config, tmp_path):
     rows = _grades(out)
     assert {sid: rows[sid]["total"] for sid in rows} == {"100": "10", "101": "10", "102": "10", "103": "10"}
     assert all(row["status"] == "graded" for row in rows.values())
-    assert _with_mark(mark) == [], "processes the fork bomb started outlived grading"
-
-
-def _with_mark(mark: str) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                    if mark.encode() in fh.read():
-                        found.append(int(entry))
-            except OSError:
-                pass
-    return found
+    assert marked(mark) == [], "processes the fork bomb started outlived grading"
 
 
 def test_scratch_space_is_bounded_and_gone(config, grade, tmp_path):

@@ -17,15 +17,14 @@ import os
 import pwd
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import threading
 import uuid
 from pathlib import Path
 
 import pytest
 
+from conftest import Listener, marked
 from grader.sandbox import Level, detect
 from notebooks import ROOT, solution_path, variant, write
 
@@ -143,28 +142,6 @@ def classmate(path: Path) -> Path:
     return variant(path, prepend=[keep])
 
 
-class Listener:
-    """A loopback server that hands the solution to whoever connects, and counts them."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen()
-        self.port = self.sock.getsockname()[1]
-        self.connections = 0
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            with conn:
-                conn.sendall(solution_source().encode())
-
-
 def _found(message: str) -> str:
     """What the attacker reported reaching (its gradf raises 'found: ...'); '' when nothing."""
     match = re.search(r"found:\s*(.*?)\s*(?:when the grader|$)", " ".join(message.split()))
@@ -173,15 +150,7 @@ def _found(message: str) -> str:
 
 
 def _left_behind(mark: str) -> list[str]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                    if mark.encode() in fh.read():
-                        found.append(f"process {entry}")
-            except OSError:
-                pass
+    found = [f"process {pid}" for pid in marked(mark)]
     for folder in ("/tmp", "/dev/shm", "/var/tmp"):
         found += [f"file {p}" for p in Path(folder).glob(f"**/{mark}")]
     return found
@@ -255,7 +224,7 @@ def test_batch_attacker_earns_nothing_and_leaves_nothing(which, level, request, 
         _require_sandbox(owner)
     paths = _setup(Path(base) / f"grader-sandbox-test-{uuid.uuid4().hex}", owner, home)
     mark = f"grader-mark-{uuid.uuid4().hex}"
-    listener = Listener()
+    listener = Listener(payload=solution_source().encode())
     try:
         attack = attacker(paths["subs"] / "mallory_111_901_micrograd_exercises.ipynb", mark=mark,
                           secret=paths["secret"], classmate=paths["victim"], out=paths["out"],
@@ -279,7 +248,7 @@ def test_batch_attacker_earns_nothing_and_leaves_nothing(which, level, request, 
         assert mallory["isolation"].startswith(f"{level}:")
         assert _left_behind(mark) == []
     finally:
-        listener.sock.close()
+        listener.close()
         shutil.rmtree(paths["subs"].parent, ignore_errors=True)
         paths["secret"].unlink(missing_ok=True)
 
@@ -290,7 +259,7 @@ def test_single_notebook_attacker_earns_nothing_and_leaves_nothing(which, reques
     _require_sandbox(owner)
     paths = _setup(Path(base) / f"grader-sandbox-test-{uuid.uuid4().hex}", owner, home)
     mark = f"grader-mark-{uuid.uuid4().hex}"
-    listener = Listener()
+    listener = Listener(payload=solution_source().encode())
     try:
         attack = attacker(paths["subs"].parent / "mine.ipynb", mark=mark, secret=paths["secret"],
                           classmate=paths["victim"], out=None, port=listener.port)
@@ -306,7 +275,7 @@ def test_single_notebook_attacker_earns_nothing_and_leaves_nothing(which, reques
         assert listener.connections == 0
         assert _left_behind(mark) == []
     finally:
-        listener.sock.close()
+        listener.close()
         shutil.rmtree(paths["subs"].parent, ignore_errors=True)
         paths["secret"].unlink(missing_ok=True)
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import GraderError, UsageError
+from .reap import kill_uid
 
 DEFAULT_USER = "grader-kernel"
 UID_BASE = 1_900_000_000
@@ -75,6 +76,7 @@ class UidPool:
                 continue
             self._next = slot + 1
             uid = self.base + slot
+            kill_uid(uid)  # what a grader killed with -9 may have left under this uid (no namespaces)
             try:
                 yield Identity(f"uid {uid}", uid, uid)
             finally:
