@@ -30,7 +30,7 @@ from .submission import Rejected, parse_notebook, read_notebook_file
 
 @dataclass(frozen=True)
 class GradeOptions:
-    """How to grade: the hidden-input seed (None: fresh entropy) and the kernels' isolation.
+    """How to grade: the hidden-input seed (None: a fresh one per submission) and the kernels' isolation.
 
     ``policy`` None means the strongest isolation this machine allows (:func:`sandbox.detect`).
     """
@@ -42,6 +42,11 @@ class GradeOptions:
         return self if self.policy is not None else dataclasses.replace(self, policy=detect())
 
 
+
+
+def fresh_seed() -> int:
+    """A seed for one grading's hidden inputs, from the operating system's entropy."""
+    return random.SystemRandom().randrange(1, 2**53)  # fits a JSON number exactly
 
 
 def result_key(data: bytes, assignment: Assignment, config_digest: str = "") -> dict[str, str]:
@@ -108,12 +113,14 @@ async def grade_notebook_async(data: bytes, assignment: Assignment, *, name: str
     options = options.resolved()
     assert options.policy is not None
     isolation = options.policy.summary
+    # Fresh per submission unless given; recorded in the result so that `--seed` reproduces it.
+    seed = options.seed if options.seed is not None else fresh_seed()
 
     def finish(**kw: object) -> SubmissionResult:
         return SubmissionResult(assignment=assignment.id, submission=name,
                                 execution_time=time.monotonic() - start,
                                 grader_version=__version__, key=key, isolation=isolation,
-                                **kw)  # type: ignore[arg-type]
+                                seed=seed, **kw)  # type: ignore[arg-type]
 
     try:
         nb = parse_notebook(data)
@@ -136,7 +143,7 @@ async def grade_notebook_async(data: bytes, assignment: Assignment, *, name: str
                 kernel.assign(nb, deadline)
             cells = await kernel.run_cells()
             # Hidden inputs are drawn only now, after every student cell has run.
-            rng = random.Random(options.seed) if options.seed is not None else random.SystemRandom()
+            rng = random.Random(seed)
             checks = registry()
             questions = []
             for q in assignment.questions:
@@ -254,4 +261,4 @@ def grade_notebook(path: Path, assignment: Assignment, *, options: GradeOptions 
                                           config_digest=config_digest)
 
 
-__all__ = ["GradeOptions", "grade_notebook", "grade_notebook_async", "rejected_result", "result_key"]
+__all__ = ["GradeOptions", "fresh_seed", "grade_notebook", "grade_notebook_async", "rejected_result", "result_key"]

@@ -1,4 +1,4 @@
-"""Random expression graphs over a scalar autograd ``Value``, and their SymPy reference values.
+"""Expression graphs over a scalar autograd ``Value``, and their SymPy reference values.
 
 A graph is plain data: a list of nodes, each ``["leaf", x]``, ``[unary_op, i]``,
 ``[binary_op, i, j]`` or ``[const_op, i, c]`` where ``i``/``j`` index earlier nodes. The last node
@@ -89,62 +89,6 @@ def _ok(op: str, args: Sequence[float]) -> float | None:
     except (ValueError, OverflowError, ZeroDivisionError):
         return None
     return value if math.isfinite(value) and abs(value) < 1e3 else None
-
-
-def _const(op: str, rng: random.Random) -> float:
-    if op == "pow":
-        return rng.choice([2, 3, -1, 0.5, 1.5, -0.5])
-    value = round(rng.uniform(0.5, 3.0), 3)
-    return value if rng.random() < 0.5 or op in ("divc",) else -value
-
-
-def random_graph(ops: Sequence[str], rng: random.Random, *, leaves: int = 3, steps: int = 6,
-                 reuse: bool = True) -> list[list[Any]]:
-    """A random graph using every op in ``ops`` at least once where possible, with a reused node."""
-    nodes: list[list[Any]] = []
-    values: list[float] = []
-    for _ in range(leaves):
-        x = round(rng.uniform(0.3, 2.5) * rng.choice([1, 1, -1]), 4)
-        nodes.append(["leaf", x])
-        values.append(x)
-    pending = list(ops)
-    rng.shuffle(pending)
-    for step in range(steps + len(pending)):
-        op = pending.pop() if pending else rng.choice(list(ops))
-        for _attempt in range(30):
-            i = rng.randrange(len(nodes)) if rng.random() < 0.4 else len(nodes) - 1 - rng.randrange(
-                min(3, len(nodes)))
-            if op in BINARY:
-                j = i if (reuse and step == 1) else rng.randrange(len(nodes))
-                value = _ok(op, (values[i], values[j]))
-                node = [op, i, j]
-            elif op in WITH_CONST:
-                c = _const(op, rng)
-                value = _ok(op, (values[i], c))
-                node = [op, i, c]
-            else:
-                value = _ok(op, (values[i],))
-                node = [op, i]
-            if value is not None:
-                nodes.append(node)
-                values.append(value)
-                break
-    # Fold every node nothing depends on into the output, so that every leaf gets a gradient.
-    combine = next((op for op in ("add", "mul", "sub") if op in ops), "add")
-    used = {i for node in nodes for i in operands(node)}
-    dangling = [i for i in range(len(nodes)) if i not in used and i != len(nodes) - 1]
-    for i in dangling:
-        value = _ok(combine, (values[-1], values[i]))
-        if value is None:
-            continue
-        nodes.append([combine, len(nodes) - 1, i])
-        values.append(value)
-    if reuse and not any(node[0] in BINARY and node[1] == node[2] for node in nodes):
-        value = _ok(combine, (values[-1], values[-1]))
-        if value is not None:
-            nodes.append([combine, len(nodes) - 1, len(nodes) - 1])
-            values.append(value)
-    return nodes
 
 
 def reference(nodes: Sequence[Sequence[Any]]) -> tuple[list[float], list[float]]:
@@ -250,3 +194,159 @@ def backprop(nodes: Sequence[Sequence[Any]], data: Sequence[float]
             grads[i] += share
             contributions[i].append((j, share))
     return grads, contributions
+
+
+# --------------------------------------------------------------------------- fixed graphs, shrunk, as code
+
+_X = (0.5, 0.75, 1.25, 1.5, 2.5, 3.0)           # readable inputs, never 0, 1 or 2
+_C = {"pow": ((2, 3, -1), (0.5, 1.5, -0.5)),    # int exponents for even variants, float for odd
+      "default": ((3.0, -1.5, 2.5, 0.5), (3.0, -1.5, 2.5, 0.5))}
+
+
+def _template(ops: Sequence[str], variant: int) -> list[list[Any]]:
+    """The structure of fixed graph ``variant``: every op once, rotated, then the output used twice.
+
+    Leaves and constants hold placeholders (``None``) that :func:`_fill` draws.
+    """
+    k = variant % len(ops)
+    order = list(ops[k:]) + list(ops[:k])
+    if order != ["relu"]:  # a question of one op: that op on its own output (relu's would be 0)
+        order = (order * 2)[:max(2, len(order))]
+    nodes: list[list[Any]] = [["leaf", None]]
+    if any(op in BINARY for op in ops):
+        nodes.append(["leaf", None])
+    last = 0
+    for op in order:
+        if op in BINARY:
+            nodes.append([op, last, 1])
+        elif op in WITH_CONST:
+            nodes.append([op, last, None])
+        else:
+            nodes.append([op, last])
+        last = len(nodes) - 1
+    combine = next((op for op in ("add", "mul") if op in ops), "add")
+    nodes.append([combine, len(nodes) - 1, len(nodes) - 1])
+    return nodes
+
+
+def _fill(template: Sequence[Sequence[Any]], variant: int, rng: random.Random) -> list[list[Any]] | None:
+    """``template`` with drawn numbers, if every node is inside its domain and each relu's input has
+    the sign the variant asks for (positive when even); else None."""
+    nodes: list[list[Any]] = []
+    values: list[float] = []
+    for node in template:
+        op = node[0]
+        if op == "leaf":
+            x = rng.choice(_X) * rng.choice((1, -1))
+            nodes.append(["leaf", x])
+            values.append(x)
+            continue
+        if op in WITH_CONST:
+            c = rng.choice(_C.get(op, _C["default"])[variant % 2])
+            args: tuple[float, ...] = (values[node[1]], c)
+            new = [op, node[1], c]
+        elif op in BINARY:
+            args, new = (values[node[1]], values[node[2]]), list(node)
+        else:
+            args, new = (values[node[1]],), list(node)
+        if op == "relu" and (args[0] > 0) != (variant % 2 == 0):
+            return None
+        value = _ok(op, args)
+        if value is None:
+            return None
+        nodes.append(new)
+        values.append(value)
+    return nodes
+
+
+def fixed_graph(ops: Sequence[str], rng: random.Random, variant: int) -> list[list[Any]]:
+    """Graph ``variant`` of a question's fixed battery: its structure depends only on ``ops`` and
+    ``variant`` (every op once, in an order rotated by the variant, the output then used twice;
+    relu's input positive in even variants and negative in odd ones, ``**`` with an int exponent in
+    even variants and a float one in odd ones); only the numbers come from ``rng``."""
+    for shift in range(len(ops)):  # the first rotation that is feasible at all, found without rng
+        template = _template(ops, variant + shift)
+        probe = random.Random(0)
+        if any(_fill(template, variant, probe) is not None for _ in range(500)):
+            break
+    else:
+        raise ValueError(f"no feasible fixed graph for {list(ops)}")
+    for _ in range(2000):
+        nodes = _fill(template, variant, rng)
+        if nodes is not None:
+            return nodes
+    raise ValueError(f"could not draw inputs for the fixed graph of {list(ops)}")
+
+
+def _closure(nodes: Sequence[Sequence[Any]], out: int, start: int, data: Sequence[float]) -> list[list[Any]]:
+    """Node ``out`` and what it reads from nodes ``start`` on; earlier nodes become leaves holding
+    their value."""
+    keep: set[int] = set()
+    stack = [out]
+    while stack:
+        i = stack.pop()
+        if i in keep:
+            continue
+        keep.add(i)
+        if i >= start:
+            stack.extend(operands(nodes[i]))
+    index = {old: new for new, old in enumerate(sorted(keep))}
+    result: list[list[Any]] = []
+    for old in sorted(keep):
+        node = nodes[old]
+        if old < start or node[0] == "leaf":
+            result.append(["leaf", data[old] if node[0] != "leaf" else node[1]])
+        elif node[0] in BINARY:
+            result.append([node[0], index[node[1]], index[node[2]]])
+        elif node[0] in WITH_CONST:
+            result.append([node[0], index[node[1]], node[2]])
+        else:
+            result.append([node[0], index[node[1]]])
+    return result
+
+
+def shrinks(nodes: Sequence[Sequence[Any]]) -> list[list[list[Any]]]:
+    """Smaller graphs cut from ``nodes``, smallest first: each prefix ending at an operation, and each
+    suffix starting at one (with the values flowing in as leaves). Probed beside the graph, so that
+    a failure can be shown as the smallest of them that still fails."""
+    data = evaluate(nodes)
+    ops = [i for i, n in enumerate(nodes) if n[0] != "leaf"]
+    out = len(nodes) - 1
+    found: list[list[list[Any]]] = []
+    for sub in [_closure(nodes, i, 0, data) for i in ops[:-1]] + [_closure(nodes, out, i, data) for i in ops[1:]]:
+        if sub not in found:
+            found.append(sub)
+    return sorted(found, key=len)
+
+
+def names(nodes: Sequence[Sequence[Any]]) -> list[str]:
+    """A variable name per node, in order: ``a``, ``b``, ``c``, ..."""
+    letters = "abcdefghijkmnpqrstuvwxyz"  # no l or o: they read as 1 and 0
+    return [letters[i] if i < len(letters) else f"v{i}" for i in range(len(nodes))]
+
+
+def statement(nodes: Sequence[Sequence[Any]], i: int, value_class: str = "Value") -> str:
+    """Node ``i`` as a line of Python, e.g. ``c = a * b`` or ``a = Value(1.5)``."""
+    label = names(nodes)
+    node = nodes[i]
+    if node[0] == "leaf":
+        return f"{label[i]} = {value_class}({float(node[1])!r})"
+    text = describe(node)
+    for j in sorted(operands(node), reverse=True):  # n12 before n1
+        text = text.replace(f"n{j}", label[j])
+    return f"{label[i]} = {text}"
+
+
+def as_code(nodes: Sequence[Sequence[Any]], value_class: str = "Value") -> str:
+    """The whole graph as code a student can paste into a notebook cell and run: build it, call
+    backward(), print the output's .data and each input's .grad beside the expected values."""
+    label = names(nodes)
+    data, grads = reference(nodes)
+    out = len(nodes) - 1
+    lines = [statement(nodes, i, value_class) for i in range(len(nodes))]
+    lines.append(f"{label[out]}.backward()")
+    lines.append(f"print({label[out] + '.data'!r}, {label[out]}.data, 'expected', {data[out]!r})")
+    leaves = [i for i, n in enumerate(nodes) if n[0] == "leaf"]
+    for i, g in zip(leaves, grads):
+        lines.append(f"print({label[i] + '.grad'!r}, {label[i]}.grad, 'expected', {g!r})")
+    return "\n".join(lines)

@@ -113,6 +113,7 @@ class SubmissionResult:
     internal_error: str | None = None  # a grader bug: never shown to students, non-zero exit
     key: dict[str, str] = field(default_factory=dict)  # what this result depends on (resume)
     isolation: str = ""  # the kernel isolation it was graded under (``sandbox.Policy.summary``)
+    seed: int | None = None  # the hidden inputs' seed: ``grader run FILE --seed N`` draws them again
 
     @property
     def score(self) -> float:
@@ -141,6 +142,7 @@ class SubmissionResult:
             "questions": [q.to_dict() for q in self.questions],
             "key": dict(self.key),
             "isolation": self.isolation,
+            "seed": self.seed,
         }
 
     @classmethod
@@ -160,7 +162,8 @@ class SubmissionResult:
             notes=tuple(data.get("notes", ())),
             cells=tuple(CellReport(c["number"], c["status"], c.get("detail", ""))
                         for c in data.get("cells", ())),
-            key=dict(data.get("key", {})), isolation=str(data.get("isolation", "")))
+            key=dict(data.get("key", {})), isolation=str(data.get("isolation", "")),
+            seed=data.get("seed") if type(data.get("seed")) is int else None)
 
 
 def printable_text(text: str) -> str:

@@ -1,12 +1,15 @@
-"""The student's ``Value`` operations, alone and combined into random expression graphs.
+"""The student's ``Value`` operations, alone and combined into fixed expression graphs.
 
 Part ``each_op``: every operation the question covers, alone and with its input used twice, on fresh
 hidden inputs with the output's grad seeded to 2 (``ops``: a fixed battery, so a given mistake fails
 the same cases every run; ``**`` with an int and with a float exponent, ``relu`` on both sides of
-zero), so that a wrong operation and the mistake in it are named.
-Part ``graphs``: random graphs mixing those operations, each with a node used twice. The kernel
-reports every node's ``.data`` and ``.grad``; scores compare the output and the leaves' gradients with
-SymPy, and the grader's own reverse pass finds the first wrong node, to say which method to fix.
+zero), so that a wrong operation and the mistake in it are named; points per operation.
+Part ``graphs``: ``graphs`` fixed graphs (:func:`graphs.fixed_graph`: every operation of the
+question once, the output then used twice; only the numbers drawn); points per graph. Each graph's
+smaller pieces (:func:`graphs.shrinks`) are probed too, for no points: a failing graph is shown as
+the smallest piece that still fails, as code the student can paste into a cell and run. The kernel
+reports every node's ``.data`` and ``.grad``; scores compare the output and the leaves' gradients
+with SymPy, and the grader's own reverse pass finds the first wrong node, to say which method to fix.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from ..config import Question
 from ..probes import Observation, ProbeRequest, Unusable, as_vector
 from ..results import PartResult
 from . import ops as battery
-from .base import Probe, fmt, hidden_part, raised_in_graph
+from .base import Probe, fmt, no_answer, raised_in_graph
 
 Nodes = Sequence[Sequence[Any]]
 
@@ -63,11 +66,6 @@ class Verdict:
         if not self.wrong:
             return self.hint
         return "; ".join(self.wrong) + (f" ({self.hint})" if self.hint else "")
-
-
-def listing(nodes: Nodes) -> str:
-    text = "; ".join(f"n{i} = {graphs.describe(n)}" for i, n in enumerate(nodes))
-    return text if len(text) <= 240 else text[:237] + "..."
 
 
 def judge_graph(nodes: Nodes, value: object, rel_tol: float, abs_tol: float,
@@ -156,29 +154,6 @@ def explain(nodes: Nodes, name_op: bool = True) -> Callable[[Probe, Observation]
 
 # --------------------------------------------------------------------------- plan and judge
 
-def single(op: str, rng: random.Random, variant: int) -> list[list[Any]]:
-    """``op`` alone on hidden inputs; even variants try positive inputs (and int exponents) first."""
-    sign = 1.0 if variant % 2 == 0 else -1.0
-    for attempt in range(200):
-        s = sign if attempt < 100 else rng.choice([1.0, -1.0])
-        x = round(s * rng.uniform(0.3, 2.5), 4)
-        if op in graphs.BINARY:
-            y = round(rng.uniform(0.3, 2.5) * rng.choice([1, -1]), 4)
-            nodes: list[list[Any]] = [["leaf", x], ["leaf", y], [op, 0, 1]]
-            args: tuple[float, ...] = (x, y)
-        elif op in graphs.WITH_CONST:
-            if op == "pow":
-                c: float = rng.choice([2, 3, -1, -2]) if variant % 2 == 0 else rng.choice([0.5, 1.5, -0.5, 2.5])
-            else:
-                c = graphs._const(op, rng)
-            nodes, args = [["leaf", x], [op, 0, c]], (x, c)
-        else:
-            nodes, args = [["leaf", x], [op, 0]], (x,)
-        if graphs._ok(op, args) is not None:
-            return nodes
-    raise ValueError(f"could not draw inputs for {op}")
-
-
 def _request(params: Params, nodes: Nodes) -> ProbeRequest:
     return ProbeRequest("autograd", (params.value_class, [list(n) for n in nodes]))
 
@@ -191,11 +166,60 @@ def plan(params: Params, rng: random.Random) -> list[Probe]:
             case = battery.draw(op, shape, rng, variant=k)
             probes.append(Probe("each_op", battery.label(case), battery.request(params.value_class, case),
                                 (op, case)))
-    for _ in range(params.graphs):
-        nodes = graphs.random_graph(params.ops, rng)
-        probes.append(Probe("graphs", f"the expression graph [{listing(nodes)}]", _request(params, nodes),
-                            (None, nodes)))
+    for k in range(params.graphs):
+        nodes = graphs.fixed_graph(params.ops, rng, k)
+        probes.append(Probe("graphs", f"hidden graph {k + 1}", _request(params, nodes), (k, nodes)))
+        probes += [Probe("shrink", f"a piece of hidden graph {k + 1}", _request(params, sub), (k, sub))
+                   for sub in graphs.shrinks(nodes)]
     return probes
+
+
+def graph_problem(nodes: Nodes, obs: Observation, rel_tol: float, abs_tol: float) -> str | None:
+    """None when the kernel's answer for ``nodes`` is right, else what is wrong, in the names of
+    :func:`graphs.as_code` (``a``, ``b``, ``c = a * b``, ...)."""
+    label = graphs.names(nodes)
+    if not obs.ok:
+        at = (lambda i: f"`{graphs.statement(nodes, i)}`")
+        return raised_in_graph(obs, at) or no_answer(obs, "the graph")
+    labels = [label[i] if n[0] == "leaf" else f"`{graphs.statement(nodes, i)}`" for i, n in enumerate(nodes)]
+    try:
+        return judge_graph(nodes, obs.value, rel_tol, abs_tol, labels, label[-1]).problem
+    except Unusable as exc:
+        return f"unusable answer: {exc}"
+
+
+def smallest_failure(k: int, nodes: Nodes, problem: str, probes: Sequence[Probe],
+                     observations: Sequence[Observation], rel_tol: float, abs_tol: float) -> str:
+    """Graph ``k`` failed with ``problem``: the smallest of its probed pieces that still fails (else
+    the graph itself), what is wrong with it, and the code that shows it."""
+    for probe, obs in zip(probes, observations):
+        if probe.part == "shrink" and probe.inputs[0] == k:
+            why = graph_problem(probe.inputs[1], obs, rel_tol, abs_tol)
+            if why is not None:
+                nodes, problem = probe.inputs[1], why
+                break
+    return (f"{problem}. Paste this into a new cell after your `Value` class and run it:\n"
+            f"```python\n{graphs.as_code(nodes)}\n```")
+
+
+def _graphs_part(params: Params, points: float, probes: Sequence[Probe],
+                 observations: Sequence[Observation]) -> PartResult:
+    main = [(p, o) for p, o in zip(probes, observations) if p.part == "graphs"]
+    failed = []
+    for probe, obs in main:
+        why = graph_problem(probe.inputs[1], obs, params.rel_tol, params.abs_tol)
+        if why is not None:
+            failed.append((probe, why))
+    answered = any(o.ok for _, o in main)
+    if not failed:
+        return PartResult("graphs", points, points, f"all {len(main)} hidden graphs mixing "
+                          f"{', '.join(graphs.syntax(op) for op in params.ops)} are correct")
+    probe, why = failed[0]
+    k, nodes = probe.inputs
+    shown = smallest_failure(k, nodes, why, probes, observations, params.rel_tol, params.abs_tol)
+    message = f"{len(failed)} of {len(main)} hidden graphs failed; the smallest failing case: {shown}"
+    return PartResult("graphs", points * (len(main) - len(failed)) / len(main), points, message,
+                      answered=answered)
 
 
 def _each_op(params: Params, points: float, probes: Sequence[Probe],
@@ -228,13 +252,6 @@ def judge(question: Question, probes: Sequence[Probe], observations: Sequence[Ob
     results = [_each_op(params, question.points * question.credit["each_op"],
                         [p for p, _ in singles], [o for _, o in singles])]
     if "graphs" in question.credit:
-        mixed = [(p, o) for p, o in zip(probes, observations) if p.part == "graphs"]
-
-        def one(probe: Probe, obs: Observation) -> str | None:
-            return judge_graph(probe.inputs[1], obs.value, params.rel_tol, params.abs_tol).problem
-
-        results.append(hidden_part("graphs", question.points * question.credit["graphs"],
-                                   [p for p, _ in mixed], [o for _, o in mixed], one,
-                                   f"your `{params.value_class}`",
-                                   lambda p, o: explain(p.inputs[1])(p, o)))
+        results.append(_graphs_part(params, question.points * question.credit["graphs"], probes,
+                                    observations))
     return results

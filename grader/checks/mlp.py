@@ -70,8 +70,8 @@ def plan(params: Params, rng: random.Random) -> list[Probe]:
     pub = params.published
     probes = [Probe("published", f"the published {pub.describe()}", _request(params, pub), pub)]
     cases = list(params.hidden_fixed)
-    for _ in range(params.hidden_cases):
-        nin, nouts = nets.random_shape(rng)
+    for k in range(params.hidden_cases):
+        nin, nouts = nets.fixed_shape(k)
         x = nets.random_inputs(rng, 1, nin)
         y = [[round(rng.uniform(-1.5, 1.5), 4) for _ in range(nouts[-1])]]
         cases.append(case(nin, nouts, x, y))

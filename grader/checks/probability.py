@@ -71,14 +71,17 @@ def _label(params: Params, inputs: tuple) -> str:
     return f"logits {fmt(list(inputs[0]))} with label {inputs[1]}"
 
 
+LENGTHS = (3, 5, 2, 4, 6)  # logits per hidden softmax case, in order: fixed, only the numbers drawn
+
+
 def plan(params: Params, rng: random.Random) -> list[Probe]:
     pub = tuple(params.xs) if params.aspect is Aspect.SIGMOID else (list(params.logits), params.label)
     probes = [Probe("published", f"the published {_label(params, pub)}", _request(params, pub), pub)]
-    for _ in range(params.hidden_cases):
-        if params.aspect is Aspect.SIGMOID:
-            inputs: tuple = tuple(round(rng.uniform(-6.0, 6.0), 4) for _ in range(4))
+    for k in range(params.hidden_cases):
+        if params.aspect is Aspect.SIGMOID:  # two negative, two positive inputs
+            inputs: tuple = tuple(round(s * rng.uniform(0.1, 6.0), 4) for s in (-1, 1, -1, 1))
         else:
-            n = rng.randint(2, 6)
+            n = LENGTHS[k % len(LENGTHS)]
             inputs = ([round(rng.uniform(-4.0, 4.0), 4) for _ in range(n)], rng.randrange(n))
         probes.append(Probe("hidden", f"hidden {_label(params, inputs)}", _request(params, inputs),
                             inputs))

@@ -33,7 +33,7 @@ class Params:
     value_class: str = "Value"
     softmax: str = "softmax"
     hidden_cases: int = 3
-    hidden_graphs: int = 0  # random graphs: the score then depends on the draw; the battery does not
+    hidden_graphs: int = 0  # fixed graphs mixing the ops (graphs.fixed_graph), one point share each
     ops: tuple[str, ...] = ("add", "addc", "radd", "div", "neg", "exp", "log")
     rel_tol: float = 1e-6
     abs_tol: float = 1e-6
@@ -69,12 +69,9 @@ def plan(params: Params, rng: random.Random) -> list[Probe]:
         label = rng.randrange(n)
         probes.append(Probe("hidden", f"hidden logits {fmt(logits)} with label {label}",
                             _request(params, logits, label), (logits, label)))
-    for _ in range(params.hidden_graphs):
-        nodes = graphs.random_graph(params.ops, rng)
-        listing = "; ".join(f"n{i} = {graphs.describe(n)}" for i, n in enumerate(nodes))
-        if len(listing) > 240:
-            listing = listing[:237] + "..."
-        probes.append(Probe("hidden", f"the expression graph [{listing}]",
+    for k in range(params.hidden_graphs):
+        nodes = graphs.fixed_graph(params.ops, rng, k)
+        probes.append(Probe("hidden", f"the expression graph\n```python\n{graphs.as_code(nodes)}\n```\n",
                             ProbeRequest("graph", (params.value_class, nodes)), nodes))
     for case in battery.battery(params.ops, rng):
         probes.append(Probe("hidden", battery.label(case), battery.request(params.value_class, case), case))

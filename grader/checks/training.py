@@ -98,9 +98,9 @@ def plan(params: Params, rng: random.Random) -> list[Probe]:
                     (pub, params.lr))]
     if params.aspect is Aspect.LOOP:
         return probes
-    for _ in range(params.hidden_cases):
-        nin, nouts = nets.random_shape(rng, max_out=1)
-        n = rng.randint(2, 5)
+    for k in range(params.hidden_cases):
+        nin, nouts = nets.fixed_shape(k, max_out=1)
+        n = 3 + k % 3
         xs = nets.random_inputs(rng, n, nin)
         ys = [[rng.choice((-1.0, 1.0))] for _ in range(n)]
         c = case(nin, nouts, xs, ys)

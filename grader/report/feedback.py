@@ -26,6 +26,12 @@ def feedback_markdown(result: SubmissionResult) -> str:
         for part in q.parts:
             lines.append(f"- **{part.name}** ({part.score:g} / {part.max_score:g}): {part.message}")
         lines.append("")
+    footer = []
     if result.isolation:
-        lines += ["---", f"Graded by grader {result.grader_version}; kernel isolation: {result.isolation}.", ""]
+        footer.append(f"Graded by grader {result.grader_version}; kernel isolation: {result.isolation}.")
+    if result.seed is not None:
+        footer.append(f"For the instructor: hidden inputs seed {result.seed}; the same grading again: "
+                      f"`grader run NOTEBOOK --assignment {result.assignment} --seed {result.seed}`.")
+    if footer:
+        lines += ["---", *footer, ""]
     return printable_text("\n".join(lines))
