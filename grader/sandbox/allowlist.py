@@ -88,12 +88,13 @@ def bwrap_args(bwrap: str, *, sockets: str, connection_fd: int, passwd_fd: int, 
     for path in _ETC:
         if os.path.exists(path):
             args += ["--ro-bind", path, path]
-    for path in _minimal(python_paths()):
-        args += ["--ro-bind", path, path]
     args += ["--proc", "/proc", "--dev", "/dev"]
     size = ["--size", str(disk_mb * 1024 * 1024)] if "--size" in have else []
     for path in (HOME, "/tmp", "/dev/shm"):
         args += [*size, "--tmpfs", path]
+    # After the tmpfs mounts, so that a Python installed under /tmp (a CI checkout) stays visible.
+    for path in _minimal(python_paths()):
+        args += ["--ro-bind", path, path]
     args += ["--bind", sockets, SOCKETS,
              "--ro-bind-data", str(connection_fd), CONNECTION,
              "--ro-bind-data", str(passwd_fd), "/etc/passwd",
