@@ -4,7 +4,8 @@ One process runs ``jobs`` asyncio workers. Each worker grades one submission at 
 kernel of its own, and starts the kernel for its next submission while grading the current one,
 so that no submission waits for a kernel to start. With an output folder every result is written
 atomically the moment it is done, and a result whose key (notebook bytes, config, grader version)
-is current is not graded again; ``grades.csv`` is always rebuilt from the per-submission results.
+is current is not graded again; ``grades.csv`` is always rebuilt from every stored result (see
+:mod:`grader.store`), so regrading a few students keeps everyone else's rows.
 """
 
 from __future__ import annotations
@@ -12,26 +13,22 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import fcntl
-import json
 import os
 import signal
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence, TextIO
+from typing import Iterable, Sequence, TextIO
 
 from .config import Assignment, Config, Limits
 from .errors import KernelStartError, UsageError
 from .grade import GradeOptions, grade_notebook_async, rejected_result, result_key
 from .ids import Source, discover
 from .kernel import Kernel
-from .sandbox.reap import kill_token
-from .report.feedback import feedback_markdown
-from .report.gradebook import gradebook_csv
-from .report.gradescope import gradescope_results
 from .report.progress import Progress
-from .results import SubmissionResult, write_json_atomic, write_text_atomic
+from .overrides import load_overrides
+from .results import SubmissionResult
+from .store import Store
 from .submission import Rejected, Unreadable, parse_notebook
 
 
@@ -64,70 +61,6 @@ class BatchReport:
         return sum(not o.skipped for o in self.outcomes)
 
 
-class Store:
-    """The output folder: per-submission results, ``grades.csv``, a lock, live kernel tokens."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
-        self.state = self.root / ".grader"
-        self.kernels = self.state / "kernels"
-        self._lock: int | None = None
-
-    def folder(self, sid: str) -> Path:
-        return self.root / "submissions" / sid
-
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[Store]:
-        """Hold the folder's lock (one batch per folder); reap kernels a killed batch left behind."""
-        self.kernels.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.state / "lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise UsageError(f"another grader batch is writing to {self.root}") from None
-            for token_file in self.kernels.iterdir():
-                kill_token(token_file.name)
-                token_file.unlink(missing_ok=True)
-            for partial in self.root.glob("submissions/*/.*.tmp"):  # a write cut short by kill -9
-                partial.unlink(missing_ok=True)
-            yield self
-        finally:
-            os.close(fd)
-
-    def kernel_started(self, token: str) -> None:
-        (self.kernels / token).touch()
-
-    def kernel_stopped(self, token: str) -> None:
-        (self.kernels / token).unlink(missing_ok=True)
-
-    def current(self, sid: str, key: dict[str, str]) -> SubmissionResult | None:
-        """The stored result for ``sid`` if it was graded from exactly this key, else None."""
-        try:
-            record = json.loads((self.folder(sid) / "result.json").read_text(encoding="utf-8"))
-            result = SubmissionResult.from_dict(record["result"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-        if result.key != key or result.internal_error is not None:
-            return None
-        if not all((self.folder(sid) / name).is_file() for name in ("results.json", "feedback.md")):
-            self.save(sid, record.get("file", result.submission), result)  # reports from the record
-        return result
-
-    def save(self, sid: str, file: str, result: SubmissionResult) -> None:
-        """Write the reports, then the record that marks the submission done (each atomically)."""
-        folder = self.folder(sid)
-        write_json_atomic(folder / "results.json", gradescope_results(result))
-        write_text_atomic(folder / "feedback.md", feedback_markdown(result))
-        write_json_atomic(folder / "result.json", {"id": sid, "file": file, "result": result.to_dict()})
-
-    def write_gradebook(self, question_ids: Sequence[str],
-                        rows: Sequence[tuple[str, str, SubmissionResult | None]]) -> Path:
-        path = self.root / "grades.csv"
-        write_text_atomic(path, gradebook_csv(question_ids, rows))
-        return path
-
-
 def _key(job: Job, data: bytes, config_digest: str) -> dict[str, str]:
     return result_key(data, job.assignment, config_digest)
 
@@ -149,6 +82,8 @@ def folder_jobs(config: Config, roots: Sequence[Path], explicit: str | None
     """One job per student found under ``roots`` (folders, zips, notebooks), and any warnings."""
     try:
         sources, _ = discover(roots)
+        if not sources:
+            return [], []
         assignment = pick_assignment(config, [s.name for s in sources], explicit)
         sources, warnings = discover(roots, prefer=Path(assignment.notebook).stem)
     except ValueError as exc:
@@ -160,6 +95,7 @@ class _Batch:
     def __init__(self, jobs: Sequence[Job], *, options: GradeOptions, config_digest: str,
                  store: Store | None, workers: int, progress: Progress) -> None:
         self.options, self.digest, self.store = options, config_digest, store
+        self.overrides = load_overrides(store.root) if store is not None else {}
         self.queue: collections.deque[tuple[int, Job]] = collections.deque(enumerate(jobs))
         self.workers = max(1, workers)
         self.progress = progress
@@ -276,7 +212,8 @@ class _Batch:
 
     def _finish(self, index: int, job: Job, result: SubmissionResult) -> None:
         if self.store is not None:
-            self.store.save(job.source.id, job.source.name, result)
+            self.store.save(job.source.id, job.source.name, result,
+                            self.overrides.get(job.source.id, []))
         self.results[index] = result
         self.progress.finish_one(job.source.id, result)
 
@@ -330,6 +267,7 @@ def run_batch(jobs: Sequence[Job], *, options: GradeOptions = GradeOptions(), co
     stream = stream if stream is not None else sys.stderr
     live = stream.isatty() if live is None else live
     with store.locked() if store is not None else contextlib.nullcontext():
+        overrides = load_overrides(store.root) if store is not None else {}
         done: dict[int, Outcome] = {}
         todo: list[tuple[int, Job]] = []
         for index, job in enumerate(jobs):
@@ -337,7 +275,7 @@ def run_batch(jobs: Sequence[Job], *, options: GradeOptions = GradeOptions(), co
                 result = rejected_result(job.assignment, job.source.name, job.source.missing,
                                          config_digest=config_digest)
                 if store is not None:
-                    store.save(job.source.id, job.source.name, result)
+                    store.save(job.source.id, job.source.name, result, overrides.get(job.source.id, []))
                 done[index] = Outcome(job, result, skipped=True)
                 continue
             if store is not None and not force:
@@ -366,11 +304,10 @@ def run_batch(jobs: Sequence[Job], *, options: GradeOptions = GradeOptions(), co
             if i in batch.results:
                 done[index] = Outcome(job, batch.results[i])
         report = BatchReport([done[i] for i in sorted(done)], interrupted)
-        if store is not None and jobs:
-            by_index = {i: o.result for i, o in done.items()}
-            rows = [(job.source.id, job.source.name, by_index.get(i)) for i, job in enumerate(jobs)]
-            store.write_gradebook([q.id for q in jobs[0].assignment.questions], rows)
+        if store is not None and jobs:  # every stored submission, not only this run's
+            store.rebuild([q.id for q in jobs[0].assignment.questions],
+                          [(job.source.id, job.source.name) for i, job in enumerate(jobs) if i not in done])
     return report
 
 
-__all__ = ["BatchReport", "Job", "Outcome", "Store", "folder_jobs", "pick_assignment", "run_batch"]
+__all__ = ["BatchReport", "Job", "Outcome", "folder_jobs", "pick_assignment", "run_batch"]

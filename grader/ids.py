@@ -27,6 +27,7 @@ _CANVAS = re.compile(r"^[^_]+(?:_late)?_(?P<id>\d+)_\d+_.+$", re.IGNORECASE)
 # Moodle: "Jane Doe_12345_assignsubmission_file_" (a folder) or "..._assignsubmission_file_x.ipynb".
 _MOODLE = re.compile(r"^.+?_(?P<id>\d+)_assignsubmission_", re.IGNORECASE)
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+NOT_A_NOTEBOOK = "is not a notebook (.ipynb): there is nothing to grade; submit the .ipynb file"
 
 
 def safe_id(text: str) -> str:
@@ -110,12 +111,16 @@ def _folder_entries(root: Path, limit: int) -> list[_Entry]:
     return entries
 
 
-def _zip_entries(archive: Path, limit: int) -> list[_Entry]:
+def _zip_entries(archive: Path, limit: int, skipped: list[str]) -> list[_Entry]:
+    """The zip's members as entries; members with an unsafe path go to ``skipped``."""
     entries = []
     with zipfile.ZipFile(archive) as zf:
         for info in zf.infolist():
             parts = PurePosixPath(info.filename.replace("\\", "/")).parts
-            if info.is_dir() or not parts or _ignored(parts) or ".." in parts or parts[0] == "/":
+            if not info.is_dir() and (".." in parts or parts[:1] == ("/",)):  # outside the folder
+                skipped.append(printable_name(info.filename))
+                continue
+            if info.is_dir() or not parts or _ignored(parts):
                 continue
             stamp = float("%04d%02d%02d%02d%02d%02d" % info.date_time)  # orders like a date
             refused = (LINK if _zip_link(info) else
@@ -141,9 +146,10 @@ def _is_notebook(parts: Sequence[str]) -> bool:
 
 def _best(entries: Sequence[_Entry], prefer: str | None) -> _Entry:
     """The notebook to grade among several: a readable one, named like the assignment, newest."""
-    def rank(e: _Entry) -> tuple[bool, bool, float, int, str]:
+    def rank(e: _Entry) -> tuple[bool, bool, bool, float, int, str]:
         named = bool(prefer) and prefer.lower() in e.parts[-1].lower()  # type: ignore[union-attr]
-        return (e.refused is None, named, e.mtime, -len(e.parts), "/".join(e.parts))
+        return (e.refused is None and _is_notebook(e.parts), e.refused is None, named, e.mtime,
+                -len(e.parts), "/".join(e.parts))
     return max(entries, key=rank)
 
 
@@ -152,9 +158,10 @@ def discover(roots: Iterable[Path], prefer: str | None = None,
     """The submissions under ``roots`` (folders, zips or notebooks), one per student id, sorted.
 
     ``prefer`` (the assignment's notebook stem) picks the notebook to grade when a student has
-    several. Returns the sources and warnings about files that were left out. A student whose
-    only notebook (or folder) is a link, a special file or over ``limit`` bytes gets a source
-    with ``missing`` saying so.
+    several. Returns the sources and warnings about files that were left out. Nothing is dropped
+    silently: a student whose only file is not a notebook (``notes.txt``, a PDF), whose folder
+    holds no notebook, or whose notebook (or folder) is a link, a special file or over ``limit``
+    bytes gets a source with ``missing`` saying so.
     """
     candidates: dict[str, list[tuple[_Entry, str]]] = {}
     empty: dict[str, tuple[str, list[str]]] = {}
@@ -165,7 +172,10 @@ def discover(roots: Iterable[Path], prefer: str | None = None,
             entries, label = _folder_entries(root, limit), ""
         elif root.suffix.lower() == ".zip":
             try:
-                entries, label = _zip_entries(root, limit), f"{root.name}:"
+                unsafe: list[str] = []
+                entries, label = _zip_entries(root, limit, unsafe), f"{root.name}:"
+                warnings += [f"not graded: {root.name}:{m} (a path outside the archive's folder)"
+                             for m in unsafe]
             except (OSError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
                 raise ValueError(f"{printable_name(str(root))} is not a readable zip archive "
                                  f"({exc})") from None
@@ -174,9 +184,10 @@ def discover(roots: Iterable[Path], prefer: str | None = None,
             label = "" if root.parent == Path(".") else f"{root.parent}/"
         folders: dict[str, list[_Entry]] = {}
         for e in entries:
-            if len(e.parts) == 1:
-                if _is_notebook(e.parts) or e.refused == LINK:  # a linked file or student folder
-                    candidates.setdefault(student_id(e.parts[0]), []).append((e, label))
+            if len(e.parts) == 1:  # a notebook, a linked file or folder, or a stray file: a row each
+                name = e.parts[0]
+                sid = student_id(name if _is_notebook(e.parts) or e.refused else Path(name).stem)
+                candidates.setdefault(sid, []).append((e, label))
             else:
                 folders.setdefault(e.parts[0], []).append(e)
         for folder, inside in folders.items():
@@ -194,6 +205,8 @@ def discover(roots: Iterable[Path], prefer: str | None = None,
         name = printable_name(label + "/".join(best.parts))
         if best.refused is not None:
             sources.append(Source(sid, name, missing=f"{name} {best.refused}"))
+        elif not _is_notebook(best.parts):
+            sources.append(Source(sid, name, missing=f"{name} {NOT_A_NOTEBOOK}"))
         else:
             sources.append(best.source(sid, name))
         others = [printable_name(lab + "/".join(e.parts)) + (f" ({e.refused})" if e.refused else "")
@@ -209,4 +222,4 @@ def discover(roots: Iterable[Path], prefer: str | None = None,
     return sorted(sources, key=lambda s: s.id), warnings
 
 
-__all__ = ["Source", "discover", "safe_id", "student_id"]
+__all__ = ["NOT_A_NOTEBOOK", "Source", "discover", "safe_id", "student_id"]

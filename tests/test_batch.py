@@ -108,7 +108,7 @@ def test_mixed_batch_grades_everything_then_resumes(tmp_path, small_config, kern
     rows = gradebook(out)
     assert [r["id"] for r in rows] == ["111", "222", "333", "crash", "empty", "hang"]
     by_id = {r["id"]: r for r in rows}
-    assert list(rows[0]) == ["id", "file", *QUESTIONS, "total", "status"]
+    assert list(rows[0]) == ["id", "file", *QUESTIONS, "total", "status", "overrides"]
     assert by_id["111"]["total"] == "10" and by_id["111"]["status"] == "graded"
     assert by_id["222"]["q1_gradf"] == "0.8" and by_id["222"]["total"] == "7.8"  # dc wrong everywhere
     assert (by_id["333"]["total"], by_id["333"]["status"]) == ("0", "rejected")

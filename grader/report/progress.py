@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import TextIO
+from typing import Callable, TextIO
 
 from ..results import SubmissionResult, printable_text
 
@@ -16,23 +16,41 @@ def _clock(seconds: float) -> str:
 class Progress:
     """Counts done, failed (rejected or grader error) and remaining; rate and ETA from this run."""
 
-    def __init__(self, stream: TextIO, total: int, *, live: bool, width: int = 30) -> None:
+    def __init__(self, stream: TextIO, total: int, *, live: bool, width: int = 30,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.stream, self.total, self.live, self.width = stream, total, live, width
         self.done = self.failed = 0
-        self.start = time.monotonic()
+        self.clock = clock
+        self.start = self.last = clock()
         self._shown = 0.0
 
     @property
     def finished(self) -> int:
         return self.done + self.failed
 
+    def eta(self) -> float | None:
+        """Seconds left: counts down between completions, re-estimated at each (None: no estimate).
+
+        The time per submission is measured up to the last completion; the work left then, less
+        the time since, is the estimate, but never below what the submissions after the one in
+        flight need, so an overdue submission holds the ETA instead of sending it to zero.
+        """
+        left = self.total - self.finished
+        if left <= 0:
+            return 0.0
+        if self.finished == 0:
+            return None
+        per = (self.last - self.start) / self.finished
+        return max(left * per - (self.clock() - self.last), (left - 1) * per, 0.0)
+
     def status(self) -> str:
-        elapsed = time.monotonic() - self.start
+        elapsed = self.clock() - self.start
         rate = self.finished / elapsed if elapsed > 0 else 0.0
         left = self.total - self.finished
-        eta = _clock(left / rate) if rate > 0 else "--:--:--"
+        eta = self.eta()
         return (f"{self.finished}/{self.total}  done {self.done}  failed {self.failed}  "
-                f"remaining {left}  {rate:.2f}/s  elapsed {_clock(elapsed)}  ETA {eta}")
+                f"remaining {left}  {rate:.2f}/s  elapsed {_clock(elapsed)}  "
+                f"ETA {'--:--:--' if eta is None else _clock(eta)}")
 
     def log(self, message: str) -> None:
         """A line of its own (above the bar on a terminal)."""
@@ -42,15 +60,16 @@ class Progress:
         self.redraw(force=True)
 
     def redraw(self, force: bool = False) -> None:
-        if not self.live or (not force and time.monotonic() - self._shown < 0.2):
+        if not self.live or (not force and self.clock() - self._shown < 0.2):
             return
-        self._shown = time.monotonic()
+        self._shown = self.clock()
         filled = self.width * self.finished // max(1, self.total)
         bar = "#" * filled + "-" * (self.width - filled)
         self.stream.write(f"\r\x1b[2K[{bar}] {self.status()}")
         self.stream.flush()
 
     def finish_one(self, sid: str, result: SubmissionResult) -> None:
+        self.last = self.clock()
         if result.status == "graded":
             self.done += 1
         else:
@@ -70,7 +89,7 @@ class Progress:
             self.redraw(force=True)
             self.stream.write("\n")
         self.stream.write(f"graded {self.finished} of {self.total} in "
-                          f"{_clock(time.monotonic() - self.start)}\n")
+                          f"{_clock(self.clock() - self.start)}\n")
         self.stream.flush()
 
 
