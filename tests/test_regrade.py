@@ -3,10 +3,10 @@ grades go to Canvas or a roster, and every bad argument is one line and exit 2 (
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
-import os
 import tempfile
 import zipfile
 from pathlib import Path
@@ -25,7 +25,6 @@ GRADEBOOK = Path(__file__).parent / "data" / "canvas_gradebook_export.csv"
 def cli(args: list[str]) -> tuple[int, str, str]:
     """Run ``grader`` in this process: exit code, stdout, stderr (argparse's exits included)."""
     out, err = io.StringIO(), io.StringIO()
-    import contextlib
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             code = main(args)
