@@ -105,7 +105,7 @@ time.sleep(600)
 def _small_config(tmp_path: Path, **limits: object) -> Path:
     raw = yaml.safe_load((ROOT / "assignments.yml").read_text())
     micrograd = raw["assignments"]["micrograd"]
-    micrograd["limits"].update(cell_timeout=4, probe_timeout=4, submission_timeout=90, **limits)
+    micrograd["limits"].update({"cell_timeout": 4, "probe_timeout": 4, "submission_timeout": 90, **limits})
     for key in ("exercise", "solution"):
         micrograd.pop(key, None)
     path = tmp_path / "config" / "assignments.yml"
@@ -256,3 +256,40 @@ def test_kernel_that_cannot_be_restarted_is_the_notebooks_doing(grade, tmp_path,
     assert result.internal_error is None and result.error is None
     assert any("could not be restarted" in note for note in result.notes), result.notes
     assert result.score == 0 and "could not be restarted" in result.questions[0].message
+
+
+@pytest.mark.parametrize("level", [Level.SANDBOX, Level.USER], ids=["sandbox", "user"])
+def test_kernels_die_with_the_grader(level, config, tmp_path):
+    """kill -9 of the grader mid-batch: in the sandbox nothing its kernels started remains seconds
+    later; below it (as root), the next grader run kills what is left under the pool's uids."""
+    policy_at(config, level)
+    mark = f"{uuid.uuid4().int % 10**9 + 10**9}.75"
+    for sid in ("101", "102", "103"):
+        variant(tmp_path / "subs" / f"s_{sid}_9_micrograd_exercises.ipynb",
+                prepend=[f"import subprocess, time\nsubprocess.Popen(['/bin/sleep', '{mark}'])\n"
+                         "time.sleep(30)"])
+    proc = subprocess.Popen([*GRADER, "run", str(tmp_path / "subs"), "--out", str(tmp_path / "out"),
+                             "--jobs", "2", "--config", str(_small_config(tmp_path, cell_timeout=60))],
+                            env={**os.environ, "GRADER_ISOLATION": level.value},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while len(marked(mark)) < 2:  # both kernels are running their first cell
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.1)
+        proc.kill()
+        proc.wait()
+        if level is not Level.SANDBOX:
+            other = variant(tmp_path / "other" / "micrograd_exercises.ipynb")  # any later run
+            rerun = subprocess.run([*GRADER, "run", str(other), "--config", str(ROOT / "assignments.yml")],
+                                   env={**os.environ, "GRADER_ISOLATION": level.value},
+                                   capture_output=True, text=True, timeout=300)
+            assert rerun.returncode == 0, rerun.stderr
+        deadline = time.monotonic() + 5
+        while marked(mark) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert marked(mark) == [], "what the kernels started outlived the grader"
+    finally:
+        proc.kill()
+        for pid in marked(mark):
+            os.kill(pid, 9)

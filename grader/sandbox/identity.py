@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import GraderError, UsageError
-from .reap import kill_uid
+from .reap import kill_uid, pids, uid_of
 
 DEFAULT_USER = "grader-kernel"
 UID_BASE = 1_900_000_000
@@ -61,11 +61,30 @@ class UidPool:
     def __init__(self, base: int = UID_BASE, count: int = UID_COUNT) -> None:
         self.base, self.count = base, count
         self._next = os.getpid() % count  # start elsewhere than a concurrent run would
+        self._swept = False
+
+    def sweep(self, folder: Path) -> None:
+        """Kill what killed graders left under pool uids nobody holds (kernels below the sandbox
+        do not die with the grader; what they started would otherwise live on)."""
+        for uid in sorted({u for u in map(uid_of, pids()) if u is not None
+                           and self.base <= u < self.base + self.count}):
+            fd = os.open(folder / str(uid), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a live grader's kernel
+            else:
+                kill_uid(uid)
+            finally:
+                os.close(fd)
+        self._swept = True
 
     @contextlib.contextmanager
     def acquire(self) -> Iterator[Identity]:
         """Hold one free uid (and its private group of the same number) until the block ends."""
         folder = _lock_dir()
+        if not self._swept:
+            self.sweep(folder)
         for attempt in range(self.count):
             slot = (self._next + attempt) % self.count
             fd = os.open(folder / str(self.base + slot), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)

@@ -86,6 +86,31 @@ for folder in sys.argv[1:]:
 _SHARED_TMP = ("/tmp", "/var/tmp", "/dev/shm")
 
 
+def _parent(identity: Identity | None) -> str | None:
+    """Where kernel folders go: the temp folder, unless the kernel's uid could not pass through it
+    (a private TMPDIR of root's); then /tmp or /var/tmp."""
+    if identity is None:
+        return None
+    for folder in (tempfile.gettempdir(), "/tmp", "/var/tmp"):
+        if _passable(folder):
+            return folder
+    return None
+
+
+def _passable(folder: str) -> bool:
+    """True when a uid that owns nothing and is in no group may pass through every part of ``folder``."""
+    path = os.path.realpath(folder)
+    while True:
+        try:
+            if not os.stat(path).st_mode & stat.S_IXOTH:
+                return False
+        except OSError:
+            return False
+        if path == "/":
+            return True
+        path = os.path.dirname(path)
+
+
 def _memfd(data: bytes) -> int:
     fd = os.memfd_create("grader", 0)
     os.write(fd, data)
@@ -126,7 +151,7 @@ class Jail:
                 self.identity = self.policy.user
             elif self.policy.pool is not None:
                 self.identity = self._stack.enter_context(self.policy.pool.acquire())
-            self.base = Path(tempfile.mkdtemp(prefix="grader-"))
+            self.base = Path(tempfile.mkdtemp(prefix="grader-", dir=_parent(self.identity)))
             if self.identity is not None:
                 os.chmod(self.base, 0o711)  # the kernel's uid may pass through, not list or write
         except BaseException:

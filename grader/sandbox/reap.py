@@ -16,7 +16,8 @@ from typing import Callable, Iterator
 _ROUNDS = 50
 
 
-def _pids() -> Iterator[int]:
+def pids() -> Iterator[int]:
+    """Every process id on the machine but this one."""
     me = os.getpid()
     for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
         if entry.isdigit() and int(entry) != me:
@@ -48,7 +49,7 @@ def pidns_of(pid: int) -> str | None:
 
 def children_of(pid: int) -> list[int]:
     out = []
-    for other in _pids():
+    for other in pids():
         stat = _read(f"/proc/{other}/stat")
         fields = stat[stat.rfind(b")") + 2:].split()
         if len(fields) > 1 and fields[1] == str(pid).encode():
@@ -67,7 +68,7 @@ def _kill_matching(match: Callable[[int], bool]) -> int:
     """SIGKILL every live process ``match`` accepts, again until none is left; returns how many."""
     killed = 0
     for _ in range(_ROUNDS):
-        found = [pid for pid in _pids() if match(pid) and _alive(pid)]
+        found = [pid for pid in pids() if match(pid) and _alive(pid)]
         if not found:
             break
         for pid in found:
