@@ -32,7 +32,7 @@ from notebooks import exercise_path, solution_path, write
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTIONS = ("q1_gradf", "q2_forward_diff", "q3_symmetric_diff", "q4_softmax_nll")
-WHEEL = f"grader-{__version__}-py3-none-any.whl"
+WHEEL = f"micrograd_autograder-{__version__}-py3-none-any.whl"
 
 # Gradescope's results.json, as its autograder specification publishes it.
 FORMATS = ["text", "html", "simple_format", "md", "ansi"]
@@ -134,7 +134,7 @@ def test_zip_holds_the_scripts_the_wheel_and_one_assignment(built_zip, tmp_path)
     with zipfile.ZipFile(io.BytesIO(shipped[WHEEL])) as wheel:
         names = wheel.namelist()
         assert names == sorted(names)
-        assert all(n.startswith(("grader/", f"grader-{__version__}.dist-info/")) for n in names)
+        assert all(n.startswith(("grader/", f"micrograd_autograder-{__version__}.dist-info/")) for n in names)
         assert "grader/gradescope/templates/setup.sh" in names
         assert {i.date_time for i in wheel.infolist()} == {(1980, 1, 1, 0, 0, 0)}
         unpacked = b"".join(wheel.read(n) for n in names)

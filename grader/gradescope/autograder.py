@@ -145,7 +145,7 @@ def run(root: Path | None = None, *, kernel_user: str | None = None, assignment_
         print(f"grader {__version__}: assignment {assignment.id}", file=log)
         result = _grade(root, config, assignment, kernel_user, seed, start, log)
         data = gradescope_results(result)
-        print(result_table(result), file=log)
+        print(result_table(result, log), file=log)
         if result.internal_error:
             print(f"grader error:\n{result.internal_error}", file=log)
     except Exception:  # noqa: BLE001 -- a grader failure still becomes a result, never no result

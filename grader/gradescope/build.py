@@ -82,7 +82,8 @@ def _copy_source(project: Path, dest: Path) -> None:
         if (project / name).is_file():
             shutil.copy2(project / name, dest / name)
     shutil.copytree(project / "grader", dest / "grader",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", ".*"))
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", ".*",
+                                                  "assignments.yml"))  # the zip ships its own
 
 
 def build_wheel(project: Path) -> tuple[str, bytes]:
@@ -95,7 +96,7 @@ def build_wheel(project: Path) -> tuple[str, bytes]:
         proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet",
                                "--disable-pip-version-check", "--wheel-dir", str(out), str(src)],
                               capture_output=True, text=True, env=env, cwd=tmp)
-        wheels = sorted(out.glob("grader-*.whl")) if out.is_dir() else []
+        wheels = sorted(out.glob("*.whl")) if out.is_dir() else []
         if proc.returncode != 0 or len(wheels) != 1:
             raise GraderError(f"building the grader's wheel failed (pip exit {proc.returncode}): "
                               f"{(proc.stderr or proc.stdout).strip()[-2000:]}")

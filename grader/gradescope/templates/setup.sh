@@ -23,7 +23,7 @@ umask 022
 "$PYTHON" -m venv --clear "$VENV"
 # shellcheck disable=SC2086  # GRADER_PIP_ARGS is a list of options, split on purpose
 "$VENV/bin/python" -m pip install --no-input --disable-pip-version-check ${GRADER_PIP_ARGS:-} \
-    "$SOURCE"/grader-*.whl
+    "$SOURCE"/*.whl
 # Kernels run unprivileged with this environment's python: they must be able to read it.
 chmod -R a+rX,go-w "$VENV"
 
