@@ -1,20 +1,92 @@
-"""A plain-text table per submission, for the terminal."""
+"""The per-submission table and the several-submissions grid: drawn with ``rich`` on a terminal,
+plain text otherwise (a pipe, a file, a log); long messages are wrapped, never cut."""
 
 from __future__ import annotations
 
+import io
 import shutil
+import sys
 import textwrap
-from typing import Sequence
+from typing import Sequence, TextIO
 
 from ..results import SubmissionResult, printable_text
+
+
+def _terminal(stream: TextIO | None) -> bool:
+    stream = stream if stream is not None else sys.stdout
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _render(renderables: Sequence[object]) -> str:
+    """``renderables`` drawn by rich for this terminal, as a string with its colour codes."""
+    from rich.console import Console  # only when drawing for a terminal
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=True, width=shutil.get_terminal_size((120, 20)).columns,
+                      soft_wrap=False, highlight=False)
+    for r in renderables:
+        console.print(r)
+    return buffer.getvalue().rstrip("\n")
+
+
+def _rich_result(result: SubmissionResult) -> str:
+    from rich.table import Table
+    from rich.text import Text
+
+    head = f"{result.submission} — {result.score:g} / {result.max_score:g}"
+    if result.error:
+        head += f" (rejected: {result.error})"
+    if result.internal_error:
+        head += " (GRADER ERROR: see the results file)"
+    table = Table(title=Text(head, style="bold"), title_justify="left", show_lines=True, expand=True)
+    table.add_column("question", no_wrap=True)
+    table.add_column("score", justify="right", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("why", overflow="fold", ratio=1)
+    colour = {"passed": "green", "partial": "yellow", "failed": "red", "missing": "red"}
+    for q in result.questions:
+        table.add_row(q.id, f"{q.score:g} / {q.max_score:g}",
+                      Text(q.status.value, style=colour.get(q.status.value, "")), Text(q.message))
+    tail = [Text(f"note: {note}") for note in result.notes[:6]]
+    if result.isolation:
+        tail.append(Text(f"isolation: {result.isolation}", style="dim"))
+    return printable_text(_render([table, *tail]))
+
+
+def _rich_grid(results: Sequence[SubmissionResult]) -> str:
+    from rich.table import Table
+
+    tables = []
+    for assignment in dict.fromkeys(r.assignment for r in results):
+        rows = [r for r in results if r.assignment == assignment]
+        ids = [q.id for q in rows[0].questions]
+        table = Table(title=assignment, title_justify="left")
+        table.add_column("submission", overflow="fold")
+        for i in ids:
+            table.add_column(i, justify="right")
+        table.add_column("total", justify="right", no_wrap=True)
+        table.add_column("status")
+        for r in rows:
+            scores = {q.id: q.score for q in r.questions}
+            table.add_row(r.submission, *(f"{scores.get(i, 0):g}" for i in ids),
+                          f"{r.score:g}/{r.max_score:g}", r.status)
+        tables.append(table)
+    levels = sorted({r.isolation for r in results if r.isolation})
+    return printable_text(_render([*tables, *(f"isolation: {level}" for level in levels)]))
 
 
 def _width() -> int:
     return max(80, min(160, shutil.get_terminal_size((120, 20)).columns))
 
 
-def result_table(result: SubmissionResult) -> str:
-    """One submission: a row per question with score, status and the reason."""
+def result_table(result: SubmissionResult, stream: TextIO | None = None) -> str:
+    """One submission: a row per question with score, status and the whole reason; drawn with
+    rich when ``stream`` (default stdout) is a terminal."""
+    if _terminal(stream):
+        return _rich_result(result)
     width = _width()
     qw = max([len(q.id) for q in result.questions] + [8])
     head = f"{result.submission}  —  {result.score:g} / {result.max_score:g}"
@@ -32,28 +104,30 @@ def result_table(result: SubmissionResult) -> str:
         lines.append(first + (wrapped[0] if wrapped else ""))
         lines += [" " * len(first) + w for w in wrapped[1:]]  # wrapped, never cut
     for note in result.notes[:6]:
-        lines.append(f"  note: {textwrap.shorten(note, width - 10)}")
+        lines += textwrap.wrap(f"note: {note}", width - 2, initial_indent="  ", subsequent_indent="    ")
     if result.isolation:
-        lines.append(f"  isolation: {textwrap.shorten(result.isolation, width - 15)}")
+        lines += textwrap.wrap(f"isolation: {result.isolation}", width - 2, initial_indent="  ",
+                               subsequent_indent="    ")
     return printable_text("\n".join(lines))
 
 
-def grid(results: Sequence[SubmissionResult]) -> str:
+def grid(results: Sequence[SubmissionResult], stream: TextIO | None = None) -> str:
     """Several submissions: one table per assignment, a row each, a column per question."""
     if not results:
         return "no submissions"
+    if _terminal(stream):
+        return _rich_grid(results)
     order = list(dict.fromkeys(r.assignment for r in results))
     if len(order) > 1:
         return "\n\n".join(f"[{a}]\n" + grid([r for r in results if r.assignment == a]) for a in order)
     ids = [q.id for q in results[0].questions]
-    name_w = min(48, max([10] + [len(r.submission) for r in results]))
+    name_w = max([10] + [len(r.submission) for r in results])
     cols = [max(len(i), 6) for i in ids]
     header = f"{'submission':<{name_w}}  " + "  ".join(f"{i:>{w}}" for i, w in zip(ids, cols)) + "   total"
     lines = [header, "-" * len(header)]
     for r in results:
         scores = {q.id: q.score for q in r.questions}
-        name = r.submission if len(r.submission) <= name_w else "…" + r.submission[-name_w + 1:]
-        row = f"{name:<{name_w}}  " + "  ".join(f"{scores.get(i, 0):>{w}g}" for i, w in zip(ids, cols))
+        row = f"{r.submission:<{name_w}}  " + "  ".join(f"{scores.get(i, 0):>{w}g}" for i, w in zip(ids, cols))
         row += f"   {r.score:g}/{r.max_score:g}"
         if r.status != "graded":
             row += f"  [{r.status}]"
