@@ -1,0 +1,128 @@
+"""Issue 15 §2: a student with only ``pip install`` and their notebook can grade it: the assignment is
+told from the notebook itself, the config comes with the package, output wraps rather than cuts."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+from corpus.original import SUBMISSIONS, cells
+from grader.cli import choose_assignment
+from grader.errors import UsageError
+from grader.recognise import candidates, stamped
+from grader.report.table import result_table
+from grader.results import PartResult, QuestionResult, SubmissionResult
+from notebooks import exercise_path, solution_path, write
+
+ASSIGNMENTS = ("micrograd", "engine", "mlp", "training")
+ODD_NAMES = ("my_notebook.ipynb", "Untitled (3).ipynb", "Copy of homework-final.ipynb")
+
+
+def _original(path: Path) -> Path:
+    return write(path, cells(*SUBMISSIONS["textbook"][:5]))
+
+
+def _strip_metadata(src: Path, dest: Path) -> Path:
+    """As a notebook tool that keeps no metadata of its own would save it."""
+    nb = json.loads(src.read_text())
+    nb["metadata"] = {"colab": {"provenance": []}, "kernelspec": {"name": "python3", "display_name": "Python 3"}}
+    dest.write_text(json.dumps(nb))
+    return dest
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_exercises_and_solutions_carry_their_assignment_id(assignment):
+    for path in (exercise_path(assignment), solution_path(assignment)):
+        assert stamped(json.loads(path.read_text())) == assignment
+
+
+@pytest.mark.parametrize("name", ODD_NAMES)
+@pytest.mark.parametrize("source", [*(f"exercise:{a}" for a in ASSIGNMENTS),
+                                    *(f"solution:{a}" for a in ASSIGNMENTS),
+                                    *(f"unstamped:{a}" for a in ASSIGNMENTS), "original", "original-untouched"])
+def test_any_file_name_is_recognised(config, tmp_path, source, name):
+    kind, _, assignment = source.partition(":")
+    path = tmp_path / "nowhere" / name
+    path.parent.mkdir()
+    if kind == "original":
+        _original(path)
+        assignment = "micrograd"
+    elif kind == "original-untouched":
+        write(path, cells(*SUBMISSIONS["untouched"][:5]))
+        assignment = "micrograd"
+    elif kind == "unstamped":
+        _strip_metadata(exercise_path(assignment), path)
+    else:
+        shutil.copy((exercise_path if kind == "exercise" else solution_path)(assignment), path)
+    assert [a.id for a in candidates(config, path)] == [assignment]
+    assert choose_assignment(config, path, None).id == assignment
+
+
+def test_truly_ambiguous_notebook_lists_the_choices(config, tmp_path):
+    path = write(tmp_path / "scratch.ipynb", ["x = 1"])
+    with pytest.raises(UsageError, match=r"could be micrograd \(.*\), engine .*pass --assignment"):
+        choose_assignment(config, path, None)
+
+
+def test_the_stamp_wins_over_the_file_name(config, tmp_path):
+    path = tmp_path / "engine.ipynb"
+    shutil.copy(solution_path("mlp"), path)
+    assert choose_assignment(config, path, None).id == "mlp"
+
+
+def test_plain_table_wraps_long_messages_and_never_cuts_them():
+    long = "word " * 200 + "THE-END"
+    result = SubmissionResult("engine", "a.ipynb", (QuestionResult("q1", "t", 1.0, (
+        PartResult("graphs", 0.0, 1.0, long),)),), 0.1, "0", notes=("note " * 80 + "NOTE-END",),
+        isolation="sandbox: " + "layer, " * 40 + "LAST")
+    text = result_table(result)  # not a terminal here: plain text
+    assert "THE-END" in text and "NOTE-END" in text and "LAST" in text and "…" not in text
+    assert max(len(line) for line in text.splitlines()) <= 160
+
+
+def _wheel(tmp_path: Path) -> Path:
+    """This checkout's wheel, built as pip builds it for `pip install`."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        if (ROOT / name).is_file():
+            shutil.copy2(ROOT / name, src / name)
+    shutil.copytree(ROOT / "grader", src / "grader", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    out = tmp_path / "wheel"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet",
+                    "--wheel-dir", str(out), str(src)], check=True, capture_output=True, timeout=300)
+    (wheel,) = out.glob("*.whl")
+    return wheel
+
+
+@pytest.mark.slow
+def test_student_grades_their_notebook_from_an_empty_folder_with_the_installed_package(tmp_path):
+    wheel = _wheel(tmp_path)
+    assert wheel.name.startswith("micrograd_autograder-")
+    with zipfile.ZipFile(wheel) as zf:
+        assert "grader/assignments.yml" in zf.namelist()
+    site = tmp_path / "site"  # the package as pip installs it: no course checkout around it
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target", str(site),
+                    str(wheel)], check=True, capture_output=True, timeout=300)
+    home = tmp_path / "student"
+    home.mkdir()
+    _original(home / "my_notebook.ipynb")
+    env = {k: v for k, v in os.environ.items() if k not in ("GRADER_CONFIG", "PYTHONPATH")}
+    env["PYTHONPATH"] = str(site)
+    proc = subprocess.run([sys.executable, "-c", "import sys, grader, grader.cli; "
+                           "print(grader.__file__); sys.exit(grader.cli.main(['run', 'my_notebook.ipynb']))"],
+                          cwd=home, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0].startswith(str(site))  # the installed copy ran
+    assert "my_notebook.ipynb" in proc.stdout and "10 / 10" in proc.stdout
+    for qid in ("q1_gradf", "q2_forward_diff", "q3_symmetric_diff", "q4_softmax_nll"):
+        assert qid in proc.stdout
+    assert sorted(p.name for p in home.iterdir()) == ["my_notebook.ipynb"]  # nothing left behind
