@@ -1,4 +1,7 @@
-"""Command line: parse arguments, call the library, turn GraderError into an exit code."""
+"""Command line: parse arguments, call the library, turn GraderError into an exit code.
+
+The help the user reads is in ``_parser`` (descriptions, examples, exit codes), not here.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Sequence
+from typing import NoReturn, Sequence
 
 from jupyter_core.utils import run_sync
 
@@ -17,6 +20,8 @@ from .config import Assignment, Config, load_config
 from .errors import GraderError, UsageError
 from .grade import GradeOptions, grade_file_early, grade_notebook
 from .ids import Source
+from .recognise import candidates
+from .instructor import check_writable, export, set_override
 from .report.gradescope import gradescope_results
 from .report.summary import batch_summary
 from .report.table import grid, result_table
@@ -32,32 +37,36 @@ EXIT_INTERNAL = 4
 
 
 def default_config_path() -> Path:
-    """``$GRADER_CONFIG``, else ``./assignments.yml``, else the one beside this package's source."""
+    """``$GRADER_CONFIG``, else ``./assignments.yml``, else the course checkout's, else the copy
+    installed with this package (what a student who only ran ``pip install`` has)."""
     if os.environ.get("GRADER_CONFIG"):
         return Path(os.environ["GRADER_CONFIG"])
     here = Path("assignments.yml")
     if here.is_file():
         return here
-    return Path(__file__).resolve().parents[1] / "assignments.yml"
+    checkout = Path(__file__).resolve().parents[1] / "assignments.yml"
+    return checkout if checkout.is_file() else Path(__file__).resolve().parent / "assignments.yml"
 
 
 def choose_assignment(config: Config, notebook: Path, explicit: str | None) -> Assignment:
-    """The assignment named on the command line, the only one, or the one the file or its folder names."""
+    """The assignment named on the command line, else the one the notebook itself says it is for
+    (:mod:`recognise`); when that is truly ambiguous, asked on a terminal, else an error listing them."""
     if explicit is not None or len(config.assignments) == 1:
         return config.get(explicit)
-    name = notebook.name.lower()
-    matches = [a for a in config.assignments.values() if Path(a.notebook).stem.lower() in name]
-    if not matches:
-        matches = [a for a in config.assignments.values()
-                   if notebook.resolve() in {a.exercise and a.exercise.resolve(),
-                                             a.solution and a.solution.resolve()}]
-    if not matches:  # a folder named after the assignment, e.g. submissions/micrograd/alice.ipynb
-        folders = {part.lower() for part in notebook.resolve().parent.parts}
-        matches = [a for a in config.assignments.values() if a.id.lower() in folders]
-    if len(matches) == 1:
-        return matches[0]
-    raise UsageError(f"cannot tell which assignment {notebook} is for; pass --assignment "
-                     f"({', '.join(config.assignments)})")
+    found = candidates(config, notebook)
+    if len(found) == 1:
+        return found[0]
+    choices = ", ".join(f"{a.id} ({a.title})" for a in found)
+    if sys.stdin.isatty() and sys.stderr.isatty():
+        print(f"grader: which assignment is {notebook} for? {choices}", file=sys.stderr)
+        try:
+            answer = input("assignment: ").strip()
+        except EOFError:
+            answer = ""
+        if answer in {a.id for a in found}:
+            return config.assignments[answer]
+    raise UsageError(f"cannot tell which assignment {notebook} is for: it could be {choices}; "
+                     f"pass --assignment ID")
 
 
 def display_name(path: Path) -> str:
@@ -68,32 +77,80 @@ def display_name(path: Path) -> str:
         return printable_name(str(path))
 
 
-def demo_paths(config: Config) -> list[Path]:
-    """With no path: the bundled example submissions, then each assignment's solution and exercise."""
-    root = config.path.parent
-    paths = find_notebooks([root / "examples" / "submissions"]) if (root / "examples" / "submissions").is_dir() else []
-    for a in config.assignments.values():
+def demo_paths(config: Config, only: str | None = None) -> list[Path]:
+    """With no path: the bundled example submissions, then each assignment's solution and exercise.
+
+    With ``only`` (an assignment id), that assignment's examples, solution and exercise alone.
+    """
+    root = config.path.parent / "examples" / "submissions"
+    chosen = [config.get(only)] if only is not None else list(config.assignments.values())
+    folders = [root / a.id for a in chosen] if only is not None else [root]
+    paths = find_notebooks([f for f in folders if f.is_dir()])
+    for a in chosen:
         paths += [p for p in (a.solution, a.exercise) if p is not None and p.is_file()]
     return paths
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line (and exit 2), pointing at ``--help``."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+_FORMAT = argparse.RawDescriptionHelpFormatter
+_EXIT_RUN = """exit codes:
+  0    graded, whatever the scores (a rejected or broken notebook is graded, with the reason)
+  2    bad arguments or config: nothing was graded and nothing created
+  3    no kernel could be started for any submission that needed one (each result says so)
+  4    the grader failed on some submission: its result says so; run again to regrade it
+  130  interrupted: run the same command again to finish a batch"""
+_EXIT_OUT = """exit codes:
+  0    done
+  2    bad arguments (or another grader is writing to OUT): nothing was changed"""
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="grader", description=__doc__)
+    parser = _Parser(prog="grader", formatter_class=_FORMAT, description="""\
+Autograde the micrograd exercise notebooks: each notebook runs in a fresh, sandboxed Jupyter
+kernel, and every question gets a score and a sentence saying what was wrong.
+
+examples:
+  grader run my_notebook.ipynb                  grade one notebook (a student checking their work)
+  grader run submissions.zip --out graded/      grade a class: grades.csv and feedback per student
+  grader run subs/smith_12345_678_hw1.ipynb --out graded/ --force      regrade one student
+  grader override graded/ 12345 q1_gradf 2 --reason "sign slip only"      change a score by hand
+  grader export canvas graded/ --gradebook export.csv --column "HW1" -o import.csv""",
+                     epilog=_EXIT_RUN + "\n\nEach command has its own help: grader run --help")
     parser.add_argument("--version", action="version", version=f"grader {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="grade notebooks (no path: the bundled examples)")
-    run.add_argument("paths", nargs="*", type=Path, help="notebooks or folders of notebooks")
-    run.add_argument("--assignment", "-a", help="assignment id in the config")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = sub.add_parser("run", formatter_class=_FORMAT, help="grade one notebook, or a whole class "
+                         "with --out", description="""\
+Grade notebooks. One notebook: print a table of its scores (and --results writes Gradescope JSON).
+A folder or .zip of submissions with --out: grade every student into OUT (grades.csv, feedback and
+results per student); run it again to finish or update, --force to regrade. No path: the bundled
+example submissions (only those of --assignment if given).
+
+examples:
+  grader run my_notebook.ipynb
+  grader run canvas_download.zip --out graded/ --jobs 4
+  grader run canvas_download.zip --out graded/ --force --only 12345 67890""", epilog=_EXIT_RUN)
+    run.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+                     help="a notebook, or with --out a folder or .zip of submissions")
+    run.add_argument("--assignment", "-a", help="assignment id in the config (default: from the notebook)")
     run.add_argument("--config", "-c", type=Path, help="assignments.yml (default: ./assignments.yml)")
-    run.add_argument("--results", type=Path,
-                     help="write Gradescope-format results JSON for the (single) submission here")
-    run.add_argument("--out", "-o", type=Path,
-                     help="batch mode: grade every submission under the paths (folders of notebooks "
-                          "or of per-student folders, or zips) into this folder: per-submission "
-                          "results and feedback, and grades.csv; finished results are reused")
+    run.add_argument("--results", type=Path, metavar="FILE",
+                     help="write Gradescope-format results JSON for the (single) notebook here")
+    run.add_argument("--out", "-o", type=Path, metavar="OUT",
+                     help="grade a class into this folder: per-student results and feedback, and "
+                          "grades.csv listing every student stored there; finished results are reused")
     run.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1,
                      help="submissions graded at once (default: the number of cores)")
-    run.add_argument("--force", action="store_true", help="with --out: regrade every submission")
+    run.add_argument("--force", action="store_true",
+                     help="with --out: regrade the submissions given even if already graded "
+                          "(everyone else's rows and every override are kept)")
+    run.add_argument("--only", nargs="+", metavar="ID",
+                     help="with --out: grade only these student ids among the submissions")
     run.add_argument("--seed", type=int, help="seed for hidden inputs (default: fresh randomness)")
     run.add_argument("--kernel-user", help="as root, run every kernel as this user (default: a uid "
                                            "of its own for each kernel)")
@@ -102,18 +159,102 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-sandbox", action="store_true",
                      help="with --out: grade even where kernels cannot be isolated at all "
                           "(they can then read everything your user can)")
-    doctor = sub.add_parser("sandbox-check", help="show which isolation kernels get on this machine, "
-                                                  "layer by layer, and why")
+    override = sub.add_parser("override", formatter_class=_FORMAT, epilog=_EXIT_OUT,
+                              help="set one question's score by hand (kept across regrades)",
+                              description="""\
+Give a student's question the points you decide, with a reason the student sees. The grader's own
+score is kept beside it (grades.csv, the student's feedback.md and results.json), the override is
+stored in OUT/overrides.csv and survives regrades and resumed runs. --remove undoes it.
+
+examples:
+  grader override graded/ 12345 q1_gradf 2 --reason "right idea, sign slip in one term"
+  grader override graded/ 12345 q1_gradf --remove""")
+    override.add_argument("out", type=Path, metavar="OUT", help="the --out folder of `grader run`")
+    override.add_argument("id", metavar="ID", help="the student id (as in grades.csv)")
+    override.add_argument("question", metavar="QUESTION", help="the question id (as in grades.csv)")
+    override.add_argument("points", type=float, nargs="?", metavar="POINTS",
+                          help="the points to give (0 to the question's maximum)")
+    override.add_argument("--reason", "-r", default="", help="why; shown to the student")
+    override.add_argument("--remove", action="store_true", help="remove the override instead")
+    export = sub.add_parser("export", formatter_class=_FORMAT, help="grades for an LMS: a Canvas "
+                            "gradebook import, or any roster joined by id", epilog=_EXIT_OUT,
+                            description="""\
+Write the grades of OUT (overrides applied) in a form an LMS imports. Students on the LMS's list
+without a submission are left blank and listed; submissions not on the list are listed too.
+
+examples:
+  grader export canvas graded/ --gradebook canvas_export.csv --column "HW1 (12345)" -o import.csv
+  grader export roster graded/ --roster students.csv -o grades_named.csv""")
+    formats = export.add_subparsers(dest="format", required=True, metavar="FORMAT")
+    canvas = formats.add_parser("canvas", formatter_class=_FORMAT, epilog=_EXIT_OUT,
+                                help="fill one assignment column of a Canvas gradebook export",
+                                description="""\
+Fill one assignment column of a gradebook exported from Canvas (Grades → Export → Export Entire
+Gradebook) with each student's total, matched by Canvas user id (the number in Canvas's
+submission download names, which grader run uses as the student id). The file written has the
+student columns, the header rows ("Points Possible") and that one column; import it with
+Grades → Import.
+
+example:
+  grader export canvas graded/ --gradebook canvas_export.csv --column "HW1 (12345)" -o import.csv""")
+    canvas.add_argument("out", type=Path, metavar="OUT", help="the --out folder of `grader run`")
+    canvas.add_argument("--gradebook", required=True, type=Path, metavar="EXPORT.csv",
+                        help="the gradebook CSV exported from Canvas")
+    canvas.add_argument("--column", required=True, metavar="NAME",
+                        help='the assignment column: "HW1 (12345)", or just "HW1"')
+    canvas.add_argument("--output", "-o", required=True, type=Path, metavar="IMPORT.csv",
+                        help="where to write the file to import")
+    roster = formats.add_parser("roster", formatter_class=_FORMAT, epilog=_EXIT_OUT,
+                                help="join a roster (id, name, email, …) with the grades",
+                                description="""\
+For any other LMS: every row of a roster CSV (its own columns kept) followed by the file graded,
+each question's score, the total, the status and any overrides, matched by student id.
+
+example:
+  grader export roster graded/ --roster students.csv -o grades_named.csv""")
+    roster.add_argument("out", type=Path, metavar="OUT", help="the --out folder of `grader run`")
+    roster.add_argument("--roster", required=True, type=Path, metavar="ROSTER.csv",
+                        help="a CSV with a header row and an id column")
+    roster.add_argument("--id-column", metavar="NAME", help="the roster's id column (default: id)")
+    roster.add_argument("--output", "-o", required=True, type=Path, metavar="FILE.csv",
+                        help="where to write the joined CSV")
+    doctor = sub.add_parser("sandbox-check", formatter_class=_FORMAT, epilog=_EXIT_OUT,
+                            help="show which isolation kernels get on this machine, and why",
+                            description="""\
+Show which isolation student kernels get on this machine, layer by layer (filesystem, network,
+processes, identity), and why no stronger one. As root, --fix lets kernels reach this Python.
+
+example:
+  grader sandbox-check""")
     doctor.add_argument("--kernel-user", help="as root, the user kernels run as (default: a uid of "
                                               "their own)")
     doctor.add_argument("--create-user", action="store_true", help="create the --kernel-user if missing")
     doctor.add_argument("--fix", action="store_true",
                         help="as root, add o+x (traversal only) to folders on the way to this Python")
-    check = sub.add_parser("check-config", help="validate assignments.yml and exit")
-    check.add_argument("--config", "-c", type=Path)
-    build = sub.add_parser("build", help="build what a course platform needs")
-    targets = build.add_subparsers(dest="target", required=True)
-    gradescope = targets.add_parser("gradescope", help="a reproducible autograder.zip for Gradescope")
+    check = sub.add_parser("check-config", formatter_class=_FORMAT, epilog=_EXIT_OUT,
+                           help="validate assignments.yml and list each assignment's points",
+                           description="""\
+Validate assignments.yml (unknown keys, wrong types, credit splits) and print each assignment's
+questions and points.
+
+example:
+  grader check-config --config course/assignments.yml""")
+    check.add_argument("--config", "-c", type=Path, help="assignments.yml (default: ./assignments.yml)")
+    build = sub.add_parser("build", formatter_class=_FORMAT, epilog=_EXIT_OUT,
+                           help="build what a course platform needs (a Gradescope autograder zip)",
+                           description="""\
+Build what a course platform needs.
+
+example:
+  grader build gradescope --assignment micrograd -o autograder.zip""")
+    targets = build.add_subparsers(dest="target", required=True, metavar="TARGET")
+    gradescope = targets.add_parser("gradescope", formatter_class=_FORMAT, epilog=_EXIT_OUT,
+                                    help="a reproducible autograder.zip for Gradescope",
+                                    description="""\
+Build a reproducible autograder.zip for a Gradescope Programming Assignment (no solutions in it).
+
+example:
+  grader build gradescope --assignment micrograd -o autograder.zip""")
     gradescope.add_argument("--assignment", "-a", help="assignment id (default: the only one)")
     gradescope.add_argument("--config", "-c", type=Path, help="assignments.yml (default: ./assignments.yml)")
     gradescope.add_argument("--output", "-o", type=Path, default=Path("autograder.zip"),
@@ -130,20 +271,63 @@ def _build(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _batch(args: argparse.Namespace, config: Config, options: GradeOptions) -> int:
+def _check_run_args(args: argparse.Namespace) -> None:
+    """Every bad argument of ``grader run`` found before anything is loaded, graded or created."""
+    if args.out is None:
+        for flag, given in (("--force", args.force), ("--only", args.only)):
+            if given:
+                raise UsageError(f"{flag} works on a class graded into a folder: add --out OUT "
+                                 f"(without --out nothing is stored, so every run grades afresh)")
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    for path in args.paths:
+        if not path.exists():
+            raise UsageError(f"no such file or folder: {path}")
+    if args.results is not None:
+        if args.out is not None:
+            raise UsageError("--results is for one notebook; --out writes results for each student")
+        check_writable(args.results, "--results")
+    if args.out is None:
+        for path in args.paths:
+            if path.is_file() and path.suffix.lower() == ".zip":
+                raise UsageError(f"{path} is an archive of submissions: grade it as a class with "
+                                 f"`grader run {path} --out FOLDER` (grades.csv and each student's "
+                                 f"feedback go in FOLDER)")
+        return
     if not args.paths:
-        raise UsageError("--out needs the submissions: a folder or a .zip")
-    if args.results:
-        raise UsageError("--results is for one submission; --out writes results for each")
+        raise UsageError("--out needs the submissions: a folder or a .zip (or the notebooks to regrade)")
+    check_writable(args.out, "--out", folder=True)
+    out = args.out.resolve()
+    for path in args.paths:
+        inside = path.resolve()
+        if path.is_dir() and (out == inside or inside in out.parents):
+            raise UsageError(f"--out {args.out} is inside the submissions folder {path}: put it "
+                             f"elsewhere, or its files would be taken for submissions next time")
+
+
+def _batch(args: argparse.Namespace, config: Config) -> int:
     jobs, warnings = folder_jobs(config, args.paths, args.assignment)
+    where = ", ".join(map(str, args.paths))
     if not jobs:
-        raise UsageError(f"no submissions found under {', '.join(map(str, args.paths))}")
+        raise UsageError(f"no notebooks in {where}")
+    if args.only:
+        unknown = sorted(set(args.only) - {job.source.id for job in jobs})
+        if unknown:
+            raise UsageError(f"--only: no submission with id {', '.join(unknown)} in {where}")
+        jobs = [job for job in jobs if job.source.id in set(args.only)]
+    policy = _policy(args, batch=True)
+    args.out.mkdir(parents=True, exist_ok=True)  # the first thing created: arguments are all good
+    tmp = Path(tempfile.gettempdir()).resolve()  # where kernels live: never hidden from them
+    extra = [p for p in (args.out, *args.paths) if p.resolve() not in (tmp, *tmp.parents)]
+    options = GradeOptions(seed=args.seed, policy=policy.with_hide(protected_paths(config, *extra)))
     for warning in warnings:
         print(f"grader: note: {warning}", file=sys.stderr)
     report = run_batch(jobs, options=options, config_digest=config.digest, out=args.out,
                        workers=args.jobs, force=args.force)
     print(batch_summary([(o.job.source.id, o.result) for o in report.outcomes]))
-    print(f"\nresults: {args.out / 'submissions'}/<id>/  gradebook: {args.out / 'grades.csv'}")
+    stored = len(list((args.out / "submissions").glob("*/result.json")))
+    print(f"\nresults: {args.out / 'submissions'}/<id>/  gradebook: {args.out / 'grades.csv'} "
+          f"({stored} students)")
     return _exit_code([o.result for o in report.outcomes], report.interrupted)
 
 
@@ -182,32 +366,25 @@ def _run_one(args: argparse.Namespace, config_path: Path) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    _check_run_args(args)
     config_path = args.config or default_config_path()
     if args.out is None and len(args.paths) == 1 and args.paths[0].is_file():
         return _run_one(args, config_path)
     config = load_config(config_path)
-    for path in args.paths:
-        if not path.exists():
-            raise UsageError(f"no such file or folder: {path}")
-    if args.jobs < 1:
-        raise UsageError("--jobs must be at least 1")
-    policy = _policy(args, batch=args.out is not None)
-    extra = [args.results.parent] if args.results else []
     if args.out is not None:  # kernels see neither the results nor the other submissions
-        args.out.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.gettempdir()).resolve()  # where kernels live: never hidden from them
-        extra += [p for p in (args.out, *args.paths) if p.resolve() not in (tmp, *tmp.parents)]
-    options = GradeOptions(seed=args.seed, policy=policy.with_hide(protected_paths(config, *extra)))
-    if args.out is not None:
-        return _batch(args, config, options)
+        return _batch(args, config)
     refused: list[str] = []
-    paths = find_notebooks(args.paths, refused) if args.paths else demo_paths(config)
+    paths = find_notebooks(args.paths, refused) if args.paths else demo_paths(config, args.assignment)
+    if not paths:
+        raise UsageError(f"no notebooks in {', '.join(map(str, args.paths))}" if args.paths else
+                         f"no bundled examples for {args.assignment or 'any assignment'} in {config.path.parent}")
     for reason in refused:
         print(f"grader: note: not graded: {reason}", file=sys.stderr)
-    if not paths:
-        raise UsageError("no notebooks found" + (f" under {', '.join(map(str, args.paths))}" if args.paths else ""))
     if args.results and len(paths) != 1:
         raise UsageError(f"--results writes one submission's results; {len(paths)} notebooks were given")
+    policy = _policy(args, batch=False)
+    extra = [args.results.parent] if args.results else []
+    options = GradeOptions(seed=args.seed, policy=policy.with_hide(protected_paths(config, *extra)))
     if len(paths) > 1:
         jobs = [Job(Source(display_name(p), display_name(p), p),
                     choose_assignment(config, p, args.assignment)) for p in paths]
@@ -221,6 +398,34 @@ def _run(args: argparse.Namespace) -> int:
     result = grade_notebook(path, choose_assignment(config, path, args.assignment), options=options,
                             config_digest=config.digest, name=display_name(path))
     return _report_one(args, result)
+
+
+def _override(args: argparse.Namespace) -> int:
+    if args.remove == (args.points is not None):
+        raise UsageError("give the POINTS (with --reason), or --remove")
+    if not args.remove and not args.reason.strip():
+        raise UsageError("--reason is required: say why (the student reads it in their feedback)")
+    print(set_override(args.out, args.id, args.question, args.points, args.reason, remove=args.remove))
+    print(f"updated {args.out / 'grades.csv'} and {args.out / 'submissions' / args.id}/feedback.md")
+    return EXIT_OK
+
+
+def _export(args: argparse.Namespace) -> int:
+    if args.format == "canvas":
+        done = export(args.out, args.output, gradebook=args.gradebook, column=args.column)
+        print(f"wrote {args.output}: {done.filled} scores in {done.column!r}")
+    else:
+        done = export(args.out, args.output, roster=args.roster, id_column=args.id_column)
+        print(f"wrote {args.output}: {done.filled} students with scores")
+    for label, names in (("no submission (left blank)", done.no_submission),
+                         ("not graded yet (left blank; run grader run again)", done.not_graded),
+                         (f"graded but not in the {args.format == 'canvas' and 'gradebook' or 'roster'}",
+                          done.not_on_roster)):
+        if names:
+            print(f"{len(names)} {label}: {'; '.join(names)}")
+    for note in done.notes:
+        print(f"note: {note}")
+    return EXIT_OK
 
 
 def _policy(args: argparse.Namespace, *, batch: bool) -> Policy:
@@ -260,6 +465,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args)
+        if args.command == "override":
+            return _override(args)
+        if args.command == "export":
+            return _export(args)
         if args.command == "build":
             return _build(args)
         if args.command == "sandbox-check":
