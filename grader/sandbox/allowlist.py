@@ -3,8 +3,8 @@
 The sandbox starts from an empty root and adds, read-only, only the system (``/usr`` and its
 ``/bin``, ``/lib`` links, the dynamic linker's files in ``/etc``) and the Python installation the
 kernel runs (interpreter, standard library, site-packages). Writable are only a private working
-folder, a private ``/tmp`` and ``/dev/shm`` -- tmpfs mounts, empty at start, size-capped where
-bubblewrap supports it, gone when the sandbox ends -- and the kernel's socket folder. There is
+folder, a private ``/tmp`` and ``/dev/shm``, and the kernel's socket folder -- tmpfs mounts,
+empty at start, size-capped where bubblewrap supports it, gone when the sandbox ends. There is
 no network (loopback only), and the kernel has PID, IPC, UTS, cgroup and user namespaces of its
 own; user namespaces cannot be nested.
 """
@@ -19,7 +19,7 @@ import sys
 from typing import Sequence
 
 HOME = "/home/student"         # the kernel's working folder inside the sandbox
-SOCKETS = "/run/kernel"         # where the kernel's socket folder is bound
+SOCKETS = "/run/kernel"         # the kernel's socket folder (a small tmpfs)
 CONNECTION = "/run/connection.json"
 INSIDE_UID = 1000               # what the kernel sees as its uid and gid
 
@@ -69,7 +69,7 @@ def _minimal(paths: Sequence[str]) -> list[str]:
     return kept
 
 
-def bwrap_args(bwrap: str, *, sockets: str, connection_fd: int, passwd_fd: int, group_fd: int,
+def bwrap_args(bwrap: str, *, connection_fd: int, passwd_fd: int, group_fd: int,
                disk_mb: int) -> list[str]:
     """The whole bubblewrap command line, up to and including ``--``."""
     have = features(bwrap)
@@ -95,7 +95,8 @@ def bwrap_args(bwrap: str, *, sockets: str, connection_fd: int, passwd_fd: int, 
     # After the tmpfs mounts, so that a Python installed under /tmp (a CI checkout) stays visible.
     for path in _minimal(python_paths()):
         args += ["--ro-bind", path, path]
-    args += ["--bind", sockets, SOCKETS,
+    # The kernel's sockets: a tmpfs of its own (the grader connects through /proc/PID/root).
+    args += [*(["--size", str(1024 * 1024)] if "--size" in have else []), "--tmpfs", SOCKETS,
              "--ro-bind-data", str(connection_fd), CONNECTION,
              "--ro-bind-data", str(passwd_fd), "/etc/passwd",
              "--ro-bind-data", str(group_fd), "/etc/group",

@@ -5,9 +5,12 @@ Folder layout (``base`` made by the grader with ``mkdtemp``; as root it is root'
     base/connection-N.json the grader's connection file (jupyter_client writes it; root only)
     base/kernel-N.log      the kernel's stderr for its N-th start, opened by the grader and
                            handed over as a descriptor
-    base/sock-N/           the kernel's ZeroMQ sockets for its N-th start: the only folders
-                           (with ``work-N/``) that the kernel's uid can write
-    base/work-N/           the working folder, outside bubblewrap only (inside, it is a tmpfs)
+    base/sock-N/           outside bubblewrap only: the kernel's ZeroMQ sockets for its N-th
+                           start: the only folders (with ``work-N/``) that the kernel's uid can
+                           write (inside bubblewrap both are tmpfs mounts of the sandbox's own,
+                           size-capped, and the grader reaches the sockets through
+                           ``/proc/PID/root``)
+    base/work-N/           the working folder, outside bubblewrap only
 
 Each start (a restart after a crash too) gets fresh folders, so nothing a notebook did to its
 folders can break its own restart. Nothing running as root opens, creates, chowns or deletes a
@@ -166,7 +169,9 @@ class Jail:
             os.close(self._dirfd)
             self._dirfd = None
         self._starts += 1
-        for name in ("sock",) if self.sandboxed else ("sock", "work"):
+        if self.sandboxed:
+            return  # the sockets live in a tmpfs inside the sandbox: see _sandbox_sockets
+        for name in ("sock", "work"):
             folder = self.base / f"{name}-{self._starts}"
             os.mkdir(folder, 0o700)
             if self.identity is not None:
@@ -230,8 +235,7 @@ class Jail:
         if self.sandboxed:
             passwd, group = (_memfd(data) for data in passwd_entries())
             self._launch_fds += [passwd, group]
-            argv = [*bwrap_args(self.policy.bwrap or "bwrap", sockets=str(self.sockdir),
-                                connection_fd=conn, passwd_fd=passwd, group_fd=group,
+            argv = [*bwrap_args(self.policy.bwrap or "bwrap", connection_fd=conn, passwd_fd=passwd, group_fd=group,
                                 disk_mb=self.limits.disk_mb)[:-1],
                     "--unsetenv", "JPY_PARENT_PID", "--", *launcher]
             env = sandbox_env(env)
@@ -266,14 +270,15 @@ class Jail:
         kernel's uid; the grader then connects through its own descriptor of it, so no later
         swap in the folder can redirect the connection.
         """
-        assert self._dirfd is not None
         owner = self.identity.uid if self.identity is not None else os.getuid()
         urls: dict[str, str] = {}
         deadline = time.monotonic() + timeout
         checked_alive = time.monotonic()
         while len(urls) < len(ports):
+            if self.sandboxed and self._dirfd is None:
+                self._dirfd = self._sandbox_sockets()
             for channel, port in ports.items():
-                if channel in urls:
+                if channel in urls or self._dirfd is None:
                     continue
                 try:
                     fd = os.open(f"k-{port}", os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC,
@@ -295,10 +300,26 @@ class Jail:
                 if not await alive():
                     raise OSError("the kernel exited before it opened its sockets")
             await asyncio.sleep(0.01)
-        if self.sandboxed and self.outer_pid is not None:
-            inner = children_of(self.outer_pid)  # bubblewrap's first process in the new namespace
-            self.pidns = pidns_of(inner[0]) if inner else None
         return urls
+
+    def _sandbox_sockets(self) -> int | None:
+        """The sandbox's own socket folder (a small tmpfs inside it), seen through the kernel's
+        ``/proc/PID/root``, once bubblewrap has built the sandbox and started the kernel in it."""
+        if self.outer_pid is None:
+            return None
+        mine = os.readlink("/proc/self/ns/mnt")
+        for init in children_of(self.outer_pid):  # bubblewrap's first process in the sandbox
+            for kernel in children_of(init):       # the command, started once the root is built
+                try:
+                    if os.readlink(f"/proc/{kernel}/ns/mnt") == mine:
+                        continue
+                    fd = os.open(f"/proc/{kernel}/root{SOCKETS}",
+                                 os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                except OSError:
+                    continue
+                self.pidns = pidns_of(init)
+                return fd
+        return None
 
     # ------------------------------------------------------------------ teardown
 
@@ -336,6 +357,7 @@ class Jail:
                        if p.name.startswith(("sock-", "work-")) and not p.is_symlink() and p.is_dir()]
             if self.own_uid and not self.sandboxed:
                 folders += [f"shared:{path}" for path in _SHARED_TMP]
+        if self.identity is not None and folders:
             with contextlib.suppress(OSError, subprocess.SubprocessError):
                 subprocess.run([sys.executable, "-I", "-S", "-c", _EMPTY, *folders],
                                user=self.identity.uid, group=self.identity.gid, extra_groups=[],

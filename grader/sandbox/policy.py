@@ -106,7 +106,7 @@ def _try_bwrap(bwrap: str, identity: Identity | None) -> str | None:
             os.write(fd, data)
             os.lseek(fd, 0, os.SEEK_SET)
             fds.append(fd)
-        argv = bwrap_args(bwrap, sockets=sys.prefix, connection_fd=fds[0], passwd_fd=fds[1],
+        argv = bwrap_args(bwrap, connection_fd=fds[0], passwd_fd=fds[1],
                           group_fd=fds[2], disk_mb=1)
         probe = _run_as(identity, [*argv, sys.executable, "-I", "-S", "-c", "pass"], pass_fds=fds)
     except (OSError, subprocess.SubprocessError) as exc:
