@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .config import Assignment, Config
+from .submission import read_notebook_file
 
 METADATA_KEY = "grader"  # notebook.metadata.grader.assignment = "<assignment id>"
 # Question parameters that name something the notebook must define at top level.
@@ -98,7 +99,7 @@ def required_names(assignment: Assignment) -> set[str]:
 
 def _load(path: Path) -> dict[str, Any] | None:
     try:
-        data = json.loads(path.read_bytes()[: 64 << 20])
+        data = json.loads(read_notebook_file(path))  # capped: never more than a notebook may be
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
