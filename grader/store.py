@@ -1,8 +1,9 @@
 """The batch output folder: per-submission results, ``grades.csv``, overrides, a lock, kernel tokens.
 
 ``submissions/<id>/result.json`` is the record of a submission (the grader's own verdict and what it
-was computed from); ``results.json`` and ``feedback.md`` beside it, and ``grades.csv``, are made
-from the records with the instructor's overrides applied, so they can always be rebuilt. Every
+was computed from); ``results.json``, ``feedback.md`` and ``feedback.html`` beside it, and
+``grades.csv`` and the class report ``report.html``, are made from the records with the
+instructor's overrides applied, so they can always be rebuilt. Every
 file is written atomically. ``grades.csv`` lists every submission stored in the folder, whichever
 ones the last run graded.
 """
@@ -10,6 +11,7 @@ ones the last run graded.
 from __future__ import annotations
 
 import contextlib
+import csv
 import fcntl
 import json
 import os
@@ -18,9 +20,11 @@ from typing import Iterable, Iterator, Sequence
 
 from .errors import UsageError
 from .overrides import Override, apply_overrides, describe, load_overrides
+from .report.classreport import REPORT, Entry, class_report
 from .report.feedback import feedback_markdown
-from .report.gradebook import GradebookRow, gradebook_csv
+from .report.gradebook import NOT_GRADED, GradebookRow, gradebook_csv, text_cell
 from .report.gradescope import gradescope_results
+from .report.webpage import feedback_html
 from .results import SubmissionResult, write_json_atomic, write_text_atomic
 from .sandbox.reap import kill_token
 
@@ -102,10 +106,12 @@ class Store:
                                                              "result": result.to_dict()})
 
     def render(self, sid: str, result: SubmissionResult, overrides: Sequence[Override] = ()) -> None:
-        """(Re)write ``results.json`` and ``feedback.md`` from the record, when they differ."""
+        """(Re)write ``results.json``, ``feedback.md`` and ``feedback.html`` from the record, when
+        they differ."""
         final = apply_overrides(result, overrides)
         folder = self.folder(sid)
         _write_if_changed(folder / "feedback.md", feedback_markdown(final))
+        _write_if_changed(folder / "feedback.html", feedback_html(final))
         results = gradescope_results(final)
         try:
             same = json.loads((folder / "results.json").read_text(encoding="utf-8")) == \
@@ -119,7 +125,8 @@ class Store:
 
     def rebuild(self, question_ids: Sequence[str] = (),
                 pending: Iterable[tuple[str, str]] = ()) -> Path:
-        """Rewrite every submission's reports (where overrides changed them) and ``grades.csv``.
+        """Rewrite every submission's reports (where overrides changed them), ``grades.csv`` and
+        ``report.html``.
 
         ``grades.csv`` has a row for every stored submission, and for each ``(id, file)`` in
         ``pending`` that has none yet (``not_graded``: a run interrupted before it).
@@ -136,7 +143,29 @@ class Store:
             rows.setdefault(sid, GradebookRow(sid, file, None))
         path = self.root / GRADES
         write_text_atomic(path, gradebook_csv(ids, [rows[sid] for sid in sorted(rows)]))
+        self.write_report(ids, pending, stored=stored, overrides=overrides)
         return path
+
+    def write_report(self, question_ids: Sequence[str] = (), pending: Iterable[tuple[str, str]] = (),
+                     progress: tuple[int, int] | None = None, *,
+                     stored: list[tuple[str, str, SubmissionResult]] | None = None,
+                     overrides: dict[str, list[Override]] | None = None) -> Path:
+        """Rewrite ``report.html`` from the stored results (``progress``: a batch still running)."""
+        stored = self.stored() if stored is None else stored
+        overrides = load_overrides(self.root) if overrides is None else overrides
+        entries = [Entry(sid, file, result, tuple(overrides.get(sid, ()))) for sid, file, result in stored]
+        path = self.root / REPORT
+        write_text_atomic(path, class_report(entries, question_ids, list(pending), progress=progress))
+        return path
+
+    def not_graded(self) -> list[tuple[str, str]]:
+        """The ``(id, file)`` that ``grades.csv`` lists as not graded yet (an interrupted run)."""
+        try:
+            with open(self.root / GRADES, newline="", encoding="utf-8") as fh:
+                return [(row["id"], _unquoted(row["file"])) for row in csv.DictReader(fh)
+                        if row.get("status") == NOT_GRADED and row.get("id")]
+        except (OSError, ValueError, KeyError):
+            return []
 
     def final(self) -> list[GradebookRow]:
         """Every stored submission with its overrides applied (for exports), sorted by id."""
@@ -144,6 +173,11 @@ class Store:
         return [GradebookRow(sid, file, apply_overrides(r, overrides.get(sid, [])),
                              describe(r, overrides.get(sid, [])))
                 for sid, file, r in self.stored()]
+
+
+def _unquoted(cell: str) -> str:
+    """A ``grades.csv`` text cell as it was before :func:`text_cell` guarded it against formulas."""
+    return cell[1:] if cell.startswith("'") and cell[1:2] and text_cell(cell[1:]) == cell else cell
 
 
 def _write_if_changed(path: Path, text: str) -> None:
@@ -155,4 +189,16 @@ def _write_if_changed(path: Path, text: str) -> None:
     write_text_atomic(path, text)
 
 
-__all__ = ["GRADES", "Store"]
+def rebuild_report(out: Path) -> Path:
+    """``grader report OUT``: rewrite ``OUT/report.html`` from the stored results, grading nothing
+    (and every other file made from them: feedback, ``grades.csv``, where they differ)."""
+    store = Store(Path(out))
+    if not (store.root / "submissions").is_dir():
+        raise UsageError(f"{out} is not a grader output folder (no submissions/ in it); "
+                         f"grade into it first with `grader run SUBMISSIONS --out {out}`")
+    with store.locked("report"):
+        store.rebuild(pending=store.not_graded())
+    return store.root / REPORT
+
+
+__all__ = ["GRADES", "REPORT", "Store", "rebuild_report"]
