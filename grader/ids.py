@@ -42,7 +42,7 @@ def student_id(name: str) -> str:
     ``lastname_12345_67890_micrograd_exercises.ipynb`` gives ``12345``; ``alice.ipynb`` gives
     ``alice``; a per-student folder ``bob`` gives ``bob``.
     """
-    stem = name[:-len(".ipynb")] if name.lower().endswith(".ipynb") else name
+    stem = next((name[:-len(ext)] for ext in (".ipynb", ".zip") if name.lower().endswith(ext)), name)
     for pattern in (_MOODLE, _CANVAS):
         match = pattern.match(stem)
         if match:
@@ -70,15 +70,20 @@ class Source:
         if self.path is None:
             return b""
         if self.member is None:
-            return read_notebook_file(self.path, root=self.root, name=self.name, limit=limit)
-        with zipfile.ZipFile(self.path) as archive:
-            info = archive.getinfo(self.member)
-            if _zip_link(info):
-                raise Unreadable(f"{self.name} {LINK}")
-            if info.file_size > limit:  # the declared size: refuse before inflating a byte
-                raise Unreadable(f"{self.name} {too_large(info.file_size, limit)}", errno.EFBIG)
-            with archive.open(info) as member:  # and the actual size, should the header lie
-                return read_capped(member, self.name, limit)
+            data = read_notebook_file(self.path, root=self.root, name=self.name, limit=limit)
+        else:
+            with zipfile.ZipFile(self.path) as archive:
+                info = archive.getinfo(self.member)
+                if _zip_link(info):
+                    raise Unreadable(f"{self.name} {LINK}")
+                if info.file_size > limit:  # the declared size: refuse before inflating a byte
+                    raise Unreadable(f"{self.name} {too_large(info.file_size, limit)}", errno.EFBIG)
+                with archive.open(info) as member:  # and the actual size, should the header lie
+                    data = read_capped(member, self.name, limit)
+        if self.name.lower().endswith(".zip"):  # a student's zip, as otter's grader.export() makes
+            from .otterbridge.zips import notebook_in_zip
+            return notebook_in_zip(data, self.name, limit)[1]
+        return data
 
 
 @dataclass(frozen=True)
@@ -141,14 +146,16 @@ def _zip_entries(archive: Path, limit: int, skipped: list[str]) -> list[_Entry]:
 
 
 def _is_notebook(parts: Sequence[str]) -> bool:
-    return parts[-1].lower().endswith(".ipynb")
+    """A notebook, or a zip one student made of theirs (otter's ``grader.export()``)."""
+    return parts[-1].lower().endswith((".ipynb", ".zip"))
 
 
 def _best(entries: Sequence[_Entry], prefer: str | None) -> _Entry:
     """The notebook to grade among several: a readable one, named like the assignment, newest."""
-    def rank(e: _Entry) -> tuple[bool, bool, bool, float, int, str]:
+    def rank(e: _Entry) -> tuple[bool, bool, bool, bool, float, int, str]:
         named = bool(prefer) and prefer.lower() in e.parts[-1].lower()  # type: ignore[union-attr]
-        return (e.refused is None and _is_notebook(e.parts), e.refused is None, named, e.mtime,
+        return (e.refused is None and _is_notebook(e.parts), e.refused is None,
+                e.parts[-1].lower().endswith(".ipynb"), named, e.mtime,
                 -len(e.parts), "/".join(e.parts))
     return max(entries, key=rank)
 

@@ -24,6 +24,7 @@ from ..results import PartResult, QuestionResult, SubmissionResult, write_json_a
 from ..submission import Unreadable, printable_name, read_notebook_file
 from ..sandbox import detect
 from ..sandbox.denylist import protected_paths
+from ..otterbridge.zips import is_submission_zip, notebook_file
 from .provision import lock
 
 DEFAULT_ROOT = Path("/autograder")
@@ -74,6 +75,9 @@ def find_submission(folder: Path, expected: str) -> Path:
                                f"({_names(matches, folder)}); upload exactly one")
     if len(notebooks) == 1:
         return notebooks[0]
+    zips = [p for p in files if p.suffix.lower() == ".zip" and is_submission_zip(p)]
+    if not notebooks and len(zips) == 1:  # the zip otter's grader.export() makes: its notebook
+        return zips[0]
     if notebooks:
         raise NoSubmission(f"your submission holds {len(notebooks)} notebooks "
                            f"({_names(notebooks, folder)}) and none is named `{want}`, so the "
@@ -112,10 +116,19 @@ def _grade(root: Path, config: Config, assignment: Assignment, kernel_user: str 
     name = printable_name(str(path.relative_to(folder)))
     try:  # no link below the upload folder, a regular file, capped (the image has little memory)
         read_notebook_file(path, root=folder, name=f"`{name}`")
+        if path.suffix.lower() == ".zip":  # otter's export: the notebook in it, nothing else
+            with notebook_file(path, root=folder) as (notebook, shown):
+                return _grade_file(root, config, assignment, notebook, kernel_user, seed, log,
+                                   printable_name(str(path.parent.relative_to(folder) / shown)))
     except Unreadable as exc:
         return _not_graded(assignment, str(exc), name, start)
     except OSError as exc:
         return _not_graded(assignment, f"`{name}` could not be read ({exc.strerror})", name, start)
+    return _grade_file(root, config, assignment, path, kernel_user, seed, log, name)
+
+
+def _grade_file(root: Path, config: Config, assignment: Assignment, path: Path, kernel_user: str | None,
+                seed: int | None, log: TextIO, name: str) -> SubmissionResult:
     # grade_notebook reads the same regular file again: nothing has run yet that could change it.
     # Kernels cannot read root-only folders anyway; where the sandbox can, it hides them as well.
     policy = detect(kernel_user, create_user=kernel_user is not None)

@@ -24,7 +24,6 @@ from .. import _in_kernel
 from ..checks import fd_steps
 from ..config import Assignment, Config
 from ..errors import UsageError
-from ..submission import load_notebook
 from .specs import Spec, published_parts, specs
 
 RUNTIME_NAME = "grader_otter"
@@ -114,7 +113,7 @@ def export_assignment(config: Config, assignment: Assignment, out: Path) -> list
                              f"notebook in {config.path.name}")
         folder = out / assignment.id / role
         (folder / "tests").mkdir(parents=True, exist_ok=True)
-        nb = with_checks(load_notebook(root / source), assignment, tests)
+        nb = with_checks(nbformat.read(str(root / source), as_version=4), assignment, tests)
         nbformat.write(nb, str(folder / name))
         written.append(folder / name)
         for qid, test in tests.items():
@@ -131,3 +130,20 @@ def export_otter(config: Config, assignment_id: str | None, out: Path) -> list[P
     for assignment in chosen:
         written += export_assignment(config, assignment, out)
     return written
+
+
+def command(config_path: Path, assignment_id: str | None, out: Path) -> int:
+    """``grader export otter``: write the folders, say what to hand out; the exit code."""
+    from ..config import load_config
+
+    config = load_config(config_path)
+    if assignment_id is not None and assignment_id not in config.assignments:
+        raise UsageError(f"--assignment: no assignment {assignment_id!r} in {config.path.name} "
+                         f"({', '.join(config.assignments)})")
+    written = export_otter(config, assignment_id, out)
+    for assignment in ([config.get(assignment_id)] if assignment_id else config.assignments.values()):
+        checks = [s.question.id for s in specs(assignment)]
+        print(f"{assignment.id}: hand out {out / assignment.id / 'student'}/ (notebook and tests/); "
+              f"instructor copy in {out / assignment.id / 'instructor'}/; checks: {', '.join(checks)}")
+    print(f"wrote {len(written)} files")
+    return 0

@@ -1,0 +1,83 @@
+"""Otter's submission zips (``grader.export()``: the notebook, perhaps a PDF and ``.OTTER_LOG``)
+read as the student's notebook.
+
+The zip is read like any submission file (capped, no link followed when it lies below a
+submissions folder) and its notebook straight from it: a member that is a link is refused, and so
+is one over the cap, by its declared and its actual size. Nothing else in the zip is read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import io
+import os
+import stat
+import tempfile
+import zipfile
+from pathlib import Path, PurePosixPath
+from typing import Iterator
+
+from ..submission import LINK, MAX_BYTES, Unreadable, printable_name, read_capped, read_notebook_file, too_large
+
+_LITTER = ("__MACOSX", ".ipynb_checkpoints", "__pycache__")
+
+
+def _notebooks(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
+    found = []
+    for info in archive.infolist():
+        parts = PurePosixPath(info.filename.replace("\\", "/")).parts
+        if info.is_dir() or not parts or any(p.startswith(".") or p in _LITTER for p in parts):
+            continue
+        if parts[-1].lower().endswith(".ipynb"):
+            found.append(info)
+    return found
+
+
+def is_submission_zip(path: Path) -> bool:
+    """Whether ``path`` is a zip holding exactly one notebook (one student's, as otter exports)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return len(_notebooks(archive)) == 1
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def notebook_in_zip(data: bytes, name: str, limit: int = MAX_BYTES) -> tuple[str, bytes]:
+    """The one notebook in the zip ``data`` (its member name and bytes); :class:`Unreadable` when
+    there is none, several, or it is a link or over ``limit``."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise Unreadable(f"{name} is not a readable zip archive") from None
+    with archive:
+        found = _notebooks(archive)
+        if len(found) != 1:
+            what = "no notebook (.ipynb)" if not found else f"{len(found)} notebooks"
+            raise Unreadable(f"{name} holds {what}; submit the zip that grader.export() made, "
+                             f"or the .ipynb file itself")
+        (info,) = found
+        member = f"{name}:{printable_name(info.filename)}"
+        if stat.S_ISLNK(info.external_attr >> 16):
+            raise Unreadable(f"{member} {LINK}")
+        if info.file_size > limit:  # the declared size: refuse before inflating a byte
+            raise Unreadable(f"{member} {too_large(info.file_size, limit)}", errno.EFBIG)
+        with archive.open(info) as stream:  # and the actual size, should the header lie
+            return info.filename, read_capped(stream, member, limit)
+
+
+@contextlib.contextmanager
+def notebook_file(path: Path, *, root: Path | None = None, limit: int = MAX_BYTES) -> Iterator[tuple[Path, str]]:
+    """``path`` itself, or for a zip its notebook written to a private temporary folder; with the
+    name to show (``upload.zip:notebook.ipynb``). The folder is removed afterwards."""
+    path = Path(path)
+    if path.suffix.lower() != ".zip":
+        yield path, printable_name(path.name)
+        return
+    shown = printable_name(path.name)
+    member, data = notebook_in_zip(read_notebook_file(path, root=root, name=shown, limit=limit), shown, limit)
+    with tempfile.TemporaryDirectory(prefix="grader-otter-") as folder:
+        os.chmod(folder, 0o700)
+        target = Path(folder, PurePosixPath(member.replace("\\", "/")).name)
+        target.write_bytes(data)
+        yield target, f"{shown}:{printable_name(member)}"
