@@ -30,6 +30,7 @@ from .submission import find_notebooks, printable_name
 from .sandbox import Level, Policy, check_python_access, detect
 from .sandbox.denylist import protected_paths
 from .sandbox.identity import named_identity, stranger
+from .store import rebuild_report
 
 EXIT_OK = 0
 EXIT_NO_KERNEL = 3
@@ -218,6 +219,16 @@ example:
     roster.add_argument("--id-column", metavar="NAME", help="the roster's id column (default: id)")
     roster.add_argument("--output", "-o", required=True, type=Path, metavar="FILE.csv",
                         help="where to write the joined CSV")
+    report = sub.add_parser("report", formatter_class=_FORMAT, epilog=_EXIT_OUT,
+                            help="rebuild the class report OUT/report.html (grades nothing)",
+                            description="""\
+Rebuild OUT/report.html, the class report every `grader run --out` writes, from the results stored
+in OUT (and the feedback and grades.csv, where overrides.csv changed them). Nothing is graded.
+Open the file in any browser; it needs no network.
+
+example:
+  grader report graded/""")
+    report.add_argument("out", type=Path, metavar="OUT", help="the --out folder of `grader run`")
     doctor = sub.add_parser("sandbox-check", formatter_class=_FORMAT, epilog=_EXIT_OUT,
                             help="show which isolation kernels get on this machine, and why",
                             description="""\
@@ -327,7 +338,7 @@ def _batch(args: argparse.Namespace, config: Config) -> int:
     print(batch_summary([(o.job.source.id, o.result) for o in report.outcomes]))
     stored = len(list((args.out / "submissions").glob("*/result.json")))
     print(f"\nresults: {args.out / 'submissions'}/<id>/  gradebook: {args.out / 'grades.csv'} "
-          f"({stored} students)")
+          f"({stored} students)  class report: {args.out / 'report.html'}")
     return _exit_code([o.result for o in report.outcomes], report.interrupted)
 
 
@@ -471,6 +482,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _export(args)
         if args.command == "build":
             return _build(args)
+        if args.command == "report":
+            print(f"wrote {rebuild_report(args.out)}")
+            return EXIT_OK
         if args.command == "sandbox-check":
             return _sandbox_check(args)
         if args.command == "check-config":
