@@ -63,7 +63,8 @@ class Spread:
 
 
 def box_strip(s: Spread, title: str, *, width: int = 560, height: int = 66) -> str:
-    """A box plot on the same scale as a histogram of ``0..top``, each mark labelled with its value."""
+    """A box plot on the same scale as a histogram of ``0..top``, each mark labelled with its value
+    (rounded to 2 decimals, as the statistics beside it)."""
     span = width - 8  # the span of bar_chart's bars, so that both share one scale
 
     def at(v: float) -> str:
@@ -82,12 +83,12 @@ def box_strip(s: Spread, title: str, *, width: int = 560, height: int = 66) -> s
     ]
     rows = ([("min", s.low), ("median", s.median), ("max", s.high)], [("Q1", s.q1), ("Q3", s.q3)])
     for y_text, marks in zip((y + 24, y + 38), rows):
-        labels = [f"{name} {value:.4g}" for name, value in marks]
+        labels = [f"{name} {round(value, 2):g}" for name, value in marks]
         body += [f'<text x="{_num(x)}" y="{y_text}" text-anchor="middle" font-size="11">'
                  f"{escape(text)}</text>"
                  for x, text in zip(_spread_out([float(at(v)) for _, v in marks], labels, width),
                                     labels)]
-    mean = f"mean {s.mean:.4g}"
+    mean = f"mean {round(s.mean, 2):g}"
     (x,) = _spread_out([float(at(s.mean))], [mean], width)
     body.append(f'<text x="{_num(x)}" y="{y - 12}" text-anchor="middle" font-size="11">'
                 f"{escape(mean)}</text>")
