@@ -22,6 +22,7 @@ from .grade import GradeOptions, grade_file_early, grade_notebook
 from .ids import Source
 from .recognise import candidates
 from .instructor import check_writable, export, set_override
+from .otterbridge.zips import is_submission_zip, notebook_file
 from .report.gradescope import gradescope_results
 from .report.summary import batch_summary
 from .report.table import grid, result_table
@@ -229,6 +230,19 @@ Open the file in any browser; it needs no network.
 example:
   grader report graded/""")
     report.add_argument("out", type=Path, metavar="OUT", help="the --out folder of `grader run`")
+    otter = formats.add_parser("otter", formatter_class=_FORMAT, epilog=_EXIT_OUT,
+                               help="the assignments for otter-grader's student workflow",
+                               description="""\
+Write each assignment (or the one named) for courses that use otter-grader: OUT/<id>/student/
+(the exercise notebook with grader.check cells, its published tests in the notebook and in tests/)
+to hand out, and OUT/<id>/instructor/ (the solution, every check passing). The final grade is
+still grader run's (hidden inputs, the sandbox).
+
+example:
+  grader export otter --assignment micrograd -o otter/""")
+    otter.add_argument("--assignment", "-a", help="assignment id (default: every assignment)")
+    otter.add_argument("--output", "-o", required=True, type=Path, metavar="DIR", help="where to write")
+    otter.add_argument("--config", "-c", type=Path, help="assignments.yml (default: ./assignments.yml)")
     doctor = sub.add_parser("sandbox-check", formatter_class=_FORMAT, epilog=_EXIT_OUT,
                             help="show which isolation kernels get on this machine, and why",
                             description="""\
@@ -300,7 +314,8 @@ def _check_run_args(args: argparse.Namespace) -> None:
         check_writable(args.results, "--results")
     if args.out is None:
         for path in args.paths:
-            if path.is_file() and path.suffix.lower() == ".zip":
+            if path.is_file() and path.suffix.lower() == ".zip" and not (
+                    len(args.paths) == 1 and is_submission_zip(path)):  # one student's (otter) zip
                 raise UsageError(f"{path} is an archive of submissions: grade it as a class with "
                                  f"`grader run {path} --out FOLDER` (grades.csv and each student's "
                                  f"feedback go in FOLDER)")
@@ -367,12 +382,12 @@ def _report_one(args: argparse.Namespace, result: SubmissionResult) -> int:
 
 def _run_one(args: argparse.Namespace, config_path: Path) -> int:
     """One notebook file: its kernel starts while the config (and SymPy) load."""
-    path = args.paths[0]
     options = GradeOptions(seed=args.seed, policy=_policy(args, batch=False))
-    _, result = run_sync(grade_file_early)(
-        path, config_path, lambda config: choose_assignment(config, path, args.assignment), options,
-        assignment_id=args.assignment, name=display_name(path),
-        extra_hidden=[args.results.parent] if args.results else [])
+    with notebook_file(args.paths[0]) as (path, name):  # a zip (otter's export): its notebook
+        _, result = run_sync(grade_file_early)(
+            path, config_path, lambda config: choose_assignment(config, path, args.assignment), options,
+            assignment_id=args.assignment, name=display_name(args.paths[0]) if path == args.paths[0] else name,
+            extra_hidden=[args.results.parent] if args.results else [])
     return _report_one(args, result)
 
 
@@ -422,6 +437,9 @@ def _override(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    if args.format == "otter":
+        from .otterbridge.export import command
+        return command(args.config or default_config_path(), args.assignment, args.output)
     if args.format == "canvas":
         done = export(args.out, args.output, gradebook=args.gradebook, column=args.column)
         print(f"wrote {args.output}: {done.filled} scores in {done.column!r}")
