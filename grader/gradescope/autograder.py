@@ -75,7 +75,7 @@ def find_submission(folder: Path, expected: str) -> Path:
                                f"({_names(matches, folder)}); upload exactly one")
     if len(notebooks) == 1:
         return notebooks[0]
-    zips = [p for p in files if p.suffix.lower() == ".zip" and is_submission_zip(p)]
+    zips = [p for p in files if p.suffix.lower() == ".zip" and is_submission_zip(p, otter_only=False)]
     if not notebooks and len(zips) == 1:  # the zip otter's grader.export() makes: its notebook
         return zips[0]
     if notebooks:

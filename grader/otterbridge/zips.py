@@ -34,11 +34,17 @@ def _notebooks(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
     return found
 
 
-def is_submission_zip(path: Path) -> bool:
-    """Whether ``path`` is a zip holding exactly one notebook (one student's, as otter exports)."""
+# What otter's grader.export() puts beside the notebook: its own marks, absent from a class download.
+OTTER_MARKS = ("__zip_filename__", ".OTTER_LOG")
+
+
+def is_submission_zip(path: Path, *, otter_only: bool = True) -> bool:
+    """Whether ``path`` is a zip holding exactly one notebook and, with ``otter_only``, otter's
+    marks (so that a class download that happens to hold one notebook is not taken for one)."""
     try:
         with zipfile.ZipFile(path) as archive:
-            return len(_notebooks(archive)) == 1
+            names = {PurePosixPath(n).name for n in archive.namelist()}
+            return len(_notebooks(archive)) == 1 and (not otter_only or bool(names & set(OTTER_MARKS)))
     except (OSError, zipfile.BadZipFile):
         return False
 
