@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import signal
 import socket
+import tempfile
 import threading
 from pathlib import Path
 from typing import Callable
@@ -14,9 +16,10 @@ import pytest
 
 from grader.config import Config, load_config
 from grader.grade import GradeOptions, grade_notebook
-from grader.sandbox.denylist import protected_paths
 from grader.results import SubmissionResult
 from grader.sandbox import Level, Policy, detect
+from grader.sandbox.denylist import protected_paths
+from notebooks import write_small_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -128,3 +131,27 @@ class Listener:
 
     def close(self) -> None:
         self.sock.close()
+
+
+@pytest.fixture
+def small_config(tmp_path: Path) -> Path:
+    """The real micrograd assignment with small time limits, so that a hang costs seconds."""
+    return write_small_config(tmp_path / "config")
+
+
+@pytest.fixture
+def kernel_tmp() -> Path:
+    """A TMPDIR for the grader under test: its kernels' command lines name it, and only theirs."""
+    path = Path(tempfile.mkdtemp(prefix="grader-batch-test-", dir="/tmp"))
+    path.chmod(0o755)  # kernels run as an unprivileged user and must reach their runtime folders
+    yield path
+    for pid in marked(str(path)):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def files_named(name: str, *folders: str) -> list[str]:
+    """Files called ``name`` anywhere under ``folders`` (folders vanishing meanwhile are skipped)."""
+    return [os.path.join(root, name) for folder in folders
+            for root, dirs, files in os.walk(folder, onerror=lambda exc: None)
+            if name in files or name in dirs]

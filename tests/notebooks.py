@@ -57,3 +57,20 @@ def variant(path: Path, *, assignment: str = "micrograd", replace: Mapping[str, 
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, str(path))
     return path
+
+
+def write_small_config(folder: Path, **limits: object) -> Path:
+    """The real micrograd assignment alone, with small time limits (a hang costs seconds), in
+    ``folder/assignments.yml``; ``limits`` override any limit."""
+    import yaml
+
+    raw = yaml.safe_load((ROOT / "assignments.yml").read_text())
+    micrograd = raw["assignments"]["micrograd"]
+    micrograd["limits"].update({"cell_timeout": 3, "probe_timeout": 3, "submission_timeout": 60,
+                                **limits})
+    for key in ("exercise", "solution"):
+        micrograd.pop(key, None)
+    path = folder / "assignments.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump({"version": 1, "assignments": {"micrograd": micrograd}}))
+    return path

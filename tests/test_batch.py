@@ -13,58 +13,13 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from grader.cli import main
 from grader.ids import student_id
-from notebooks import ROOT, solution_path, variant, write
+from conftest import marked
+from notebooks import variant, write
 
 QUESTIONS = ["q1_gradf", "q2_forward_diff", "q3_symmetric_diff", "q4_softmax_nll"]
-
-
-@pytest.fixture
-def small_config(tmp_path: Path) -> Path:
-    """The real micrograd assignment with small time limits, so that a hang costs seconds."""
-    raw = yaml.safe_load((ROOT / "assignments.yml").read_text())
-    micrograd = raw["assignments"]["micrograd"]
-    micrograd["limits"].update(cell_timeout=3, probe_timeout=3, submission_timeout=60)
-    for key in ("exercise", "solution"):
-        micrograd.pop(key, None)
-    path = tmp_path / "config" / "assignments.yml"
-    path.parent.mkdir()
-    path.write_text(yaml.safe_dump({"version": 1, "assignments": {"micrograd": micrograd}}))
-    return path
-
-
-@pytest.fixture
-def kernel_tmp() -> Path:
-    """A TMPDIR for the grader under test: its kernels' command lines name it, and only theirs."""
-    path = Path(tempfile.mkdtemp(prefix="grader-batch-test-", dir="/tmp"))
-    path.chmod(0o755)  # kernels run as an unprivileged user and must reach their runtime folders
-    yield path
-    kill_marked(str(path))
-
-
-def marked(marker: str) -> list[int]:
-    """Pids of processes whose command line mentions ``marker``."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) != os.getpid():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                    if marker.encode() in fh.read():
-                        found.append(int(entry))
-            except OSError:
-                continue
-    return found
-
-
-def kill_marked(marker: str) -> None:
-    for pid in marked(marker):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
 
 
 def gradebook(out: Path) -> list[dict[str, str]]:
@@ -124,7 +79,7 @@ def test_mixed_batch_grades_everything_then_resumes(tmp_path, small_config, kern
         folder = out / "submissions" / row["id"]
         gradescope = json.loads((folder / "results.json").read_text())
         assert f"{gradescope['score']:g}" == row["total"]
-        assert (folder / "feedback.md").read_text().startswith(f"# micrograd: ")
+        assert (folder / "feedback.md").read_text().startswith("# micrograd: ")
     assert "could not be graded" in first.out and "333" in first.out
     assert "q1_gradf" in first.out and "slowest" in first.out
 

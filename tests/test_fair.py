@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import random
 import re
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import nbformat
 import pytest

@@ -23,6 +23,7 @@ import pytest
 from grader import __version__
 from grader.cli import main as cli_main
 from grader.config import load_config
+from grader.sandbox.identity import stranger
 from grader.gradescope import autograder
 from grader.gradescope.autograder import NoSubmission, find_submission, run
 from grader.gradescope.build import build_gradescope_zip
@@ -366,7 +367,7 @@ def test_autograder_image_end_to_end(built_zip, tmp_path):
         assert "cannot read" in setup.stdout
         assert stat.S_IMODE(source.stat().st_mode) == 0o700
         assert "isolation: " in setup.stdout  # the strongest layer the container allows, said
-        peek = subprocess.run(["cat", str(source / "assignments.yml")], user=1_900_000_000,
+        peek = subprocess.run(["cat", str(source / "assignments.yml")], user=stranger().uid,
                               capture_output=True)
         assert peek.returncode != 0 and b"Permission denied" in peek.stderr
         shutil.copy2(source / "run_autograder", root / "run_autograder")  # as Gradescope does

@@ -18,11 +18,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-import yaml
 
-from conftest import Listener, marked, policy_at, scores
+from conftest import Listener, files_named, marked, policy_at, scores
 from grader.sandbox import Level
-from notebooks import ROOT, variant
+from notebooks import ROOT, variant, write_small_config
 
 pytestmark = pytest.mark.slow
 FULL = {"q1_gradf": 3.0, "q2_forward_diff": 2.0, "q3_symmetric_diff": 2.0, "q4_softmax_nll": 3.0}
@@ -103,15 +102,8 @@ time.sleep(600)
 
 
 def _small_config(tmp_path: Path, **limits: object) -> Path:
-    raw = yaml.safe_load((ROOT / "assignments.yml").read_text())
-    micrograd = raw["assignments"]["micrograd"]
-    micrograd["limits"].update({"cell_timeout": 4, "probe_timeout": 4, "submission_timeout": 90, **limits})
-    for key in ("exercise", "solution"):
-        micrograd.pop(key, None)
-    path = tmp_path / "config" / "assignments.yml"
-    path.parent.mkdir()
-    path.write_text(yaml.safe_dump({"version": 1, "assignments": {"micrograd": micrograd}}))
-    return path
+    return write_small_config(tmp_path / "config", **{"cell_timeout": 4, "probe_timeout": 4,
+                                                      "submission_timeout": 90, **limits})
 
 
 def _grades(out: Path) -> dict[str, dict[str, str]]:
@@ -160,7 +152,7 @@ def test_scratch_space_is_bounded_and_gone(config, grade, tmp_path):
     wrote = re.search(r"wrote \[(\d+), (\d+), (\d+), (\d+)\]", message)  # MiB, sorted, of 64 tried
     assert wrote and int(wrote.group(1)) <= 1, message  # the socket folder: 1 MiB
     assert all(int(n) in (15, 16) for n in wrote.groups()[1:]), message
-    assert not list(Path("/tmp").glob(f"**/{mark}")) and not list(Path("/dev/shm").glob(f"**/{mark}"))
+    assert files_named(mark, "/tmp", "/dev/shm") == []
 
 
 def test_results_are_written_before_anything_is_printed(tmp_path):

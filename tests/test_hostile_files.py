@@ -22,12 +22,11 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-import yaml
 
 from grader.gradescope.autograder import run as run_autograder
 from grader.ids import discover
 from grader.submission import Unreadable, find_notebooks, read_capped
-from notebooks import ROOT, exercise_path, solution_path, write
+from notebooks import exercise_path, solution_path, write, write_small_config
 
 LINK = "is a symbolic link; links are not followed"
 RSS_LIMIT_MB = 500
@@ -41,15 +40,7 @@ MEASURE = ("import resource, subprocess, sys\n"
 
 def small_config(folder: Path) -> Path:
     """The real micrograd assignment with small time limits, so that a hang costs seconds."""
-    raw = yaml.safe_load((ROOT / "assignments.yml").read_text())
-    micrograd = raw["assignments"]["micrograd"]
-    micrograd["limits"].update(cell_timeout=3, probe_timeout=3, submission_timeout=60)
-    for key in ("exercise", "solution"):
-        micrograd.pop(key, None)
-    path = folder / "assignments.yml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump({"version": 1, "assignments": {"micrograd": micrograd}}))
-    return path
+    return write_small_config(folder)
 
 
 class Batch:

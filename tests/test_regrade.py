@@ -17,7 +17,7 @@ from grader.cli import demo_paths, main
 from grader.ids import discover
 from grader.report.progress import Progress
 from notebooks import ROOT, variant, write
-from test_batch import gradebook, kernel_tmp, small_config  # noqa: F401 -- fixtures
+from test_batch import gradebook
 
 GRADEBOOK = Path(__file__).parent / "data" / "canvas_gradebook_export.csv"
 
@@ -90,7 +90,7 @@ def test_unreadable_and_non_notebook_files_get_rows_and_the_summary_lists_them(t
 # ------------------------------------------------------------------ regrades, overrides, exports
 
 @pytest.mark.slow
-def test_regrade_override_and_export(tmp_path, small_config, kernel_tmp, monkeypatch):  # noqa: F811
+def test_regrade_override_and_export(tmp_path, small_config, kernel_tmp, monkeypatch):
     subs, out = tmp_path / "subs", tmp_path / "out"
     variant(subs / "smith_101_901_micrograd_exercises.ipynb")
     bob = variant(subs / "brown_102_902_micrograd_exercises.ipynb",

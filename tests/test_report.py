@@ -22,9 +22,9 @@ from grader.cli import main
 from grader.overrides import Override, save_overrides
 from grader.report.failures import failure_kinds, kind_of
 from grader.results import PartResult, QuestionResult, SubmissionResult
-from grader.store import Store, rebuild_report
+from grader.store import Store
 from notebooks import variant
-from test_batch import QUESTIONS, kernel_tmp, small_config  # noqa: F401 -- fixtures
+from test_batch import QUESTIONS
 
 HOSTILE = "<script>alert(1)</script>.ipynb"
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Listener, marked
+from conftest import Listener, files_named, marked
 from grader.sandbox import Level, detect
 from notebooks import ROOT, solution_path, variant, write
 
@@ -151,9 +151,7 @@ def _found(message: str) -> str:
 
 def _left_behind(mark: str) -> list[str]:
     found = [f"process {pid}" for pid in marked(mark)]
-    for folder in ("/tmp", "/dev/shm", "/var/tmp"):
-        found += [f"file {p}" for p in Path(folder).glob(f"**/{mark}")]
-    return found
+    return found + [f"file {p}" for p in files_named(mark, "/tmp", "/dev/shm", "/var/tmp")]
 
 
 @pytest.fixture(scope="module")
