@@ -1,9 +1,14 @@
-"""Batch progress: a live bar on a terminal, one plain line per submission otherwise."""
+"""Batch progress: a live bar on a terminal (drawn by rich), one plain line per submission otherwise."""
 
 from __future__ import annotations
 
 import time
 from typing import Callable, TextIO
+
+from rich.console import Console
+from rich.progress import BarColumn, TextColumn
+from rich.progress import Progress as Bar
+from rich.text import Text
 
 from ..results import SubmissionResult, printable_text
 
@@ -23,6 +28,13 @@ class Progress:
         self.clock = clock
         self.start = self.last = clock()
         self._shown = 0.0
+        self._bar: Bar | None = None
+        if live:
+            console = Console(file=stream, highlight=False)
+            self._bar = Bar(BarColumn(bar_width=width), TextColumn("{task.description}"),
+                            console=console, auto_refresh=False)
+            self._task = self._bar.add_task(self.status(), total=max(1, total))
+            self._bar.start()
 
     @property
     def finished(self) -> int:
@@ -54,19 +66,18 @@ class Progress:
 
     def log(self, message: str) -> None:
         """A line of its own (above the bar on a terminal)."""
-        if self.live:
-            self.stream.write("\r\x1b[2K")
-        self.stream.write(printable_text(message) + "\n")
-        self.redraw(force=True)
+        if self._bar is not None:
+            self._bar.console.print(Text(printable_text(message)))
+            self.redraw(force=True)
+        else:
+            self.stream.write(printable_text(message) + "\n")
 
     def redraw(self, force: bool = False) -> None:
-        if not self.live or (not force and self.clock() - self._shown < 0.2):
+        if self._bar is None or (not force and self.clock() - self._shown < 0.2):
             return
         self._shown = self.clock()
-        filled = self.width * self.finished // max(1, self.total)
-        bar = "#" * filled + "-" * (self.width - filled)
-        self.stream.write(f"\r\x1b[2K[{bar}] {self.status()}")
-        self.stream.flush()
+        self._bar.update(self._task, completed=self.finished, description=self.status())
+        self._bar.refresh()
 
     def finish_one(self, sid: str, result: SubmissionResult) -> None:
         self.last = self.clock()
@@ -85,9 +96,9 @@ class Progress:
             self.stream.flush()
 
     def close(self) -> None:
-        if self.live:
+        if self._bar is not None:
             self.redraw(force=True)
-            self.stream.write("\n")
+            self._bar.stop()
         self.stream.write(f"graded {self.finished} of {self.total} in "
                           f"{_clock(self.clock() - self.start)}\n")
         self.stream.flush()
