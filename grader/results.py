@@ -38,6 +38,11 @@ def _round(x: float) -> float:
     return round(x + 0.0, 6)
 
 
+def points(x: float) -> str:
+    """A score as people read it: at most two decimals, no trailing zeros (5.66, 3, 0.8)."""
+    return f"{round(x + 0.0, 2):g}"
+
+
 @dataclass(frozen=True)
 class PartResult:
     """One declared slice of a question's points (e.g. the published point, the hidden points)."""

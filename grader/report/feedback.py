@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from ..results import SubmissionResult, printable_text
+from ..results import SubmissionResult, printable_text, points
 
 
 def summary_markdown(result: SubmissionResult) -> str:
     """The short overview shown at the top (no per-question detail, no hidden parts)."""
-    lines = [f"**Score: {result.score:g} / {result.max_score:g}**"]
+    lines = [f"**Score: {points(result.score)} / {points(result.max_score)}**"]
     if result.error:
         lines.append(f"\nThis submission could not be graded: {result.error}.")
     if result.notes:
@@ -22,9 +22,9 @@ def feedback_markdown(result: SubmissionResult) -> str:
     """Full feedback: the summary, then every question and part with its message."""
     lines = [f"# {result.assignment}: {result.submission}", "", summary_markdown(result), ""]
     for q in result.questions:
-        lines.append(f"## {q.id}: {q.title} ({q.score:g} / {q.max_score:g}, {q.status.value})")
+        lines.append(f"## {q.id}: {q.title} ({points(q.score)} / {points(q.max_score)}, {q.status.value})")
         for part in q.parts:
-            lines.append(f"- **{part.name}** ({part.score:g} / {part.max_score:g}): {part.message}")
+            lines.append(f"- **{part.name}** ({points(part.score)} / {points(part.max_score)}): {part.message}")
         lines.append("")
     footer = []
     if result.isolation:

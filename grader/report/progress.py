@@ -10,7 +10,7 @@ from rich.progress import BarColumn, TextColumn
 from rich.progress import Progress as Bar
 from rich.text import Text
 
-from ..results import SubmissionResult, printable_text
+from ..results import SubmissionResult, printable_text, points
 
 
 def _clock(seconds: float) -> str:
@@ -91,8 +91,8 @@ class Progress:
             self.redraw(force=True)
         else:
             extra = "" if result.status == "graded" else f"  [{result.status}] {result.error or ''}"
-            self.stream.write(printable_text(f"[{self.finished}/{self.total}] {sid}  {result.score:g}/"
-                                             f"{result.max_score:g}  {result.execution_time:.1f} s{extra}\n"))
+            self.stream.write(printable_text(f"[{self.finished}/{self.total}] {sid}  {points(result.score)}/"
+                                             f"{points(result.max_score)}  {result.execution_time:.1f} s{extra}\n"))
             self.stream.flush()
 
     def close(self) -> None:

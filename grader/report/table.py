@@ -9,7 +9,7 @@ import sys
 import textwrap
 from typing import Sequence, TextIO
 
-from ..results import SubmissionResult, printable_text
+from ..results import SubmissionResult, printable_text, points
 
 
 def _terminal(stream: TextIO | None) -> bool:
@@ -36,7 +36,7 @@ def _rich_result(result: SubmissionResult) -> str:
     from rich.table import Table
     from rich.text import Text
 
-    head = f"{result.submission} — {result.score:g} / {result.max_score:g}"
+    head = f"{result.submission} — {points(result.score)} / {points(result.max_score)}"
     if result.error:
         head += f" (rejected: {result.error})"
     if result.internal_error:
@@ -48,7 +48,7 @@ def _rich_result(result: SubmissionResult) -> str:
     table.add_column("why", overflow="fold", ratio=1)
     colour = {"passed": "green", "partial": "yellow", "failed": "red", "missing": "red"}
     for q in result.questions:
-        table.add_row(q.id, f"{q.score:g} / {q.max_score:g}",
+        table.add_row(q.id, f"{points(q.score)} / {points(q.max_score)}",
                       Text(q.status.value, style=colour.get(q.status.value, "")), Text(q.message))
     tail = [Text(f"note: {note}") for note in result.notes[:6]]
     if result.isolation:
@@ -71,8 +71,8 @@ def _rich_grid(results: Sequence[SubmissionResult]) -> str:
         table.add_column("status")
         for r in rows:
             scores = {q.id: q.score for q in r.questions}
-            table.add_row(r.submission, *(f"{scores.get(i, 0):g}" for i in ids),
-                          f"{r.score:g}/{r.max_score:g}", r.status)
+            table.add_row(r.submission, *(f"{points(scores.get(i, 0))}" for i in ids),
+                          f"{points(r.score)}/{points(r.max_score)}", r.status)
         tables.append(table)
     levels = sorted({r.isolation for r in results if r.isolation})
     return printable_text(_render([*tables, *(f"isolation: {level}" for level in levels)]))
@@ -89,7 +89,7 @@ def result_table(result: SubmissionResult, stream: TextIO | None = None) -> str:
         return _rich_result(result)
     width = _width()
     qw = max([len(q.id) for q in result.questions] + [8])
-    head = f"{result.submission}  —  {result.score:g} / {result.max_score:g}"
+    head = f"{result.submission}  —  {points(result.score)} / {points(result.max_score)}"
     if result.error:
         head += f"  (rejected: {result.error})"
     if result.internal_error:
@@ -97,7 +97,7 @@ def result_table(result: SubmissionResult, stream: TextIO | None = None) -> str:
     lines = [head, "-" * min(width, max(len(head), 60))]
     msg_width = max(30, width - qw - 24)
     for q in result.questions:
-        first = f"{q.id:<{qw}}  {q.score:>5g} / {q.max_score:<4g} {q.status.value:<8} "
+        first = f"{q.id:<{qw}}  {points(q.score):>5} / {points(q.max_score):<4} {q.status.value:<8} "
         wrapped = []
         for line in q.message.splitlines() or [""]:
             wrapped += textwrap.wrap(line, msg_width, subsequent_indent="  ") or [""]
@@ -128,7 +128,7 @@ def grid(results: Sequence[SubmissionResult], stream: TextIO | None = None) -> s
     for r in results:
         scores = {q.id: q.score for q in r.questions}
         row = f"{r.submission:<{name_w}}  " + "  ".join(f"{scores.get(i, 0):>{w}g}" for i, w in zip(ids, cols))
-        row += f"   {r.score:g}/{r.max_score:g}"
+        row += f"   {points(r.score)}/{points(r.max_score)}"
         if r.status != "graded":
             row += f"  [{r.status}]"
         lines.append(row)
