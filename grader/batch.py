@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -26,6 +27,7 @@ from .config import Assignment, Config, Limits
 from .errors import KernelStartError, UsageError
 from .grade import GradeOptions, grade_notebook_async, rejected_result, result_key
 from .ids import Source, discover
+from .recognise import by_content
 from .kernel import Kernel
 from .report.progress import Progress
 from .overrides import load_overrides
@@ -69,16 +71,41 @@ def _key(job: Job, data: bytes, config_digest: str) -> dict[str, str]:
     return result_key(data, job.assignment, config_digest)
 
 
-def pick_assignment(config: Config, names: Iterable[str], explicit: str | None) -> Assignment:
-    """The assignment named, the only one, or the one every recognisable file name points at."""
+def pick_assignment(config: Config, names: Iterable[str], explicit: str | None,
+                    sources: Sequence[Source] = ()) -> Assignment:
+    """The assignment named, the only one, the one every recognisable file name points at, or
+    the one the notebooks themselves point at (their stamp, names and headings; a few are read)."""
     if explicit is not None or len(config.assignments) == 1:
         return config.get(explicit)
     stems = {a.id: Path(a.notebook).stem.lower() for a in config.assignments.values()}
     seen = {aid for name in names for aid, stem in stems.items() if stem in name.lower()}
     if len(seen) == 1:
         return config.assignments[seen.pop()]
+    if not seen:
+        seen = _by_content(config, sources)
+        if len(seen) == 1:
+            return config.assignments[seen.pop()]
     raise UsageError("cannot tell which assignment these submissions are for; pass --assignment "
                      f"({', '.join(config.assignments)})")
+
+
+def _by_content(config: Config, sources: Sequence[Source], sample: int = 5) -> set[str]:
+    """Assignment ids that a few readable notebooks' content points at, when they all agree."""
+    verdicts = []
+    for source in sources:
+        if len(verdicts) == sample:
+            break
+        if source.missing is not None:
+            continue
+        try:
+            notebook = json.loads(source.read())
+        except Exception:  # noqa: BLE001 -- unreadable or not JSON: it says nothing
+            continue
+        if isinstance(notebook, dict):
+            found = by_content(config, notebook)
+            if len(found) < len(config.assignments):
+                verdicts.append({a.id for a in found})
+    return set.union(*verdicts) if verdicts else set()
 
 
 def folder_jobs(config: Config, roots: Sequence[Path], explicit: str | None
@@ -88,7 +115,7 @@ def folder_jobs(config: Config, roots: Sequence[Path], explicit: str | None
         sources, _ = discover(roots)
         if not sources:
             return [], []
-        assignment = pick_assignment(config, [s.name for s in sources], explicit)
+        assignment = pick_assignment(config, [s.name for s in sources], explicit, sources)
         sources, warnings = discover(roots, prefer=Path(assignment.notebook).stem)
     except ValueError as exc:
         raise UsageError(str(exc)) from None

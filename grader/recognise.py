@@ -144,6 +144,20 @@ def by_path(config: Config, path: Path) -> list[Assignment]:
     return matches
 
 
+def by_content(config: Config, notebook: dict[str, Any]) -> list[Assignment]:
+    """The assignment(s) a notebook's own content points at: its stamp, else its names, else its
+    headings (all of them when nothing narrows them down)."""
+    stamp_id = stamped(notebook)
+    if stamp_id in config.assignments:
+        return [config.assignments[stamp_id]]
+    found = list(config.assignments.values())
+    for step in (by_names(config, notebook), by_headings(config, notebook)):
+        found = [a for a in found if a in step] or found
+        if len(found) == 1:
+            break
+    return found
+
+
 def candidates(config: Config, path: Path) -> list[Assignment]:
     """The assignment(s) the notebook at ``path`` is for, most specific evidence first."""
     if len(config.assignments) == 1:
@@ -164,4 +178,4 @@ def candidates(config: Config, path: Path) -> list[Assignment]:
     return found
 
 
-__all__ = ["METADATA_KEY", "by_names", "candidates", "defined_names", "required_names", "stamp", "stamped"]
+__all__ = ["METADATA_KEY", "by_content", "by_names", "candidates", "defined_names", "required_names", "stamp", "stamped"]

@@ -126,3 +126,22 @@ def test_student_grades_their_notebook_from_an_empty_folder_with_the_installed_p
     for qid in ("q1_gradf", "q2_forward_diff", "q3_symmetric_diff", "q4_softmax_nll"):
         assert qid in proc.stdout
     assert sorted(p.name for p in home.iterdir()) == ["my_notebook.ipynb"]  # nothing left behind
+
+
+def test_a_class_folder_with_any_file_names_is_recognised(config, tmp_path):
+    """A batch of notebooks named anyhow, with several assignments in the config: the notebooks'
+    own content (stamp, names, headings) says which assignment; mixed folders still ask."""
+    from grader.batch import folder_jobs
+
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    for name in ("alice.ipynb", "Bob final (2).ipynb"):
+        shutil.copy(solution_path(), subs / name)
+    original = json.loads(exercise_path().read_text())
+    original["metadata"].pop("grader", None)  # no stamp: recognised by the names it defines
+    (subs / "carol.ipynb").write_text(json.dumps(original))
+    jobs, _ = folder_jobs(config, [subs], None)
+    assert {job.assignment.id for job in jobs} == {"micrograd"} and len(jobs) == 3
+    shutil.copy(solution_path("engine"), subs / "dave.ipynb")
+    with pytest.raises(UsageError, match="cannot tell which assignment"):
+        folder_jobs(config, [subs], None)
