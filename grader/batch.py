@@ -19,18 +19,18 @@ import os
 import signal
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence, TextIO
 
 from .config import Assignment, Config, Limits
 from .errors import KernelStartError, UsageError
-from .grade import GradeOptions, grade_notebook_async, rejected_result, result_key
+from .grade import GradeOptions, grade_notebook_async, not_started_result, rejected_result, result_key
 from .ids import Source, discover
 from .recognise import by_content
 from .kernel import Kernel
 from .report.progress import Progress
-from .overrides import load_overrides
+from .overrides import Override, load_overrides
 from .results import SubmissionResult
 from .store import Store
 from .submission import Rejected, Unreadable, parse_notebook
@@ -124,9 +124,10 @@ def folder_jobs(config: Config, roots: Sequence[Path], explicit: str | None
 
 class _Batch:
     def __init__(self, jobs: Sequence[Job], *, options: GradeOptions, config_digest: str,
-                 store: Store | None, workers: int, progress: Progress) -> None:
+                 store: Store | None, workers: int, progress: Progress,
+                 overrides: dict[str, list[Override]]) -> None:
         self.options, self.digest, self.store = options, config_digest, store
-        self.overrides = load_overrides(store.root) if store is not None else {}
+        self.overrides = overrides
         self.queue: collections.deque[tuple[int, Job]] = collections.deque(enumerate(jobs))
         self.workers = max(1, workers)
         self.progress = progress
@@ -165,33 +166,19 @@ class _Batch:
     async def _take(self, pending: asyncio.Task[Kernel], limits: Limits) -> Kernel | str:
         """The pre-started kernel if it matches ``limits`` and started; else one started now.
 
-        A kernel that will not start is tried twice more; then the reason, as a string: that
-        submission is recorded as not graded and the batch goes on.
+        A kernel that will not start (the kernel itself tries again from scratch) gives the
+        reason, as a string: that submission is recorded as not graded and the batch goes on.
         """
         try:
             kernel = await pending
-        except KernelStartError as exc:
-            reason = str(exc)
-        else:
             if kernel.limits == limits:
                 return kernel
             self._close_later(kernel)
-            reason = ""
-        for _ in range(2):
-            try:
-                return await self._start(limits)
-            except KernelStartError as exc:
-                reason = str(exc)
-        return reason
+            return await self._start(limits)
+        except KernelStartError as exc:
+            return str(exc)
 
     # ---------------------------------------------------------------- grading
-
-    def _not_started(self, job: Job, data: bytes, reason: str) -> SubmissionResult:
-        """Not graded: no kernel could be started for it (before any of its code ran)."""
-        result = rejected_result(job.assignment, job.source.name, "not graded yet: the grader could "
-                                 "not start a kernel for it (not your fault)", data=data,
-                                 config_digest=self.digest)
-        return replace(result, error=None, internal_error=f"KernelStartError: {reason}")
 
     async def _grade(self, job: Job, data: bytes, kernel: Kernel | None) -> SubmissionResult:
         return await grade_notebook_async(data, job.assignment, name=job.source.name,
@@ -228,7 +215,8 @@ class _Batch:
                     if self.queue:  # the next submission's kernel starts while this one is graded
                         pending = asyncio.ensure_future(self._start(self.queue[0][1].assignment.limits))
                     if isinstance(taken, str):
-                        self._finish(index, job, self._not_started(job, data, taken))
+                        self._finish(index, job, not_started_result(
+                            job.assignment, source.name, taken, data=data, config_digest=self.digest))
                         continue
                     kernel = taken
                 try:
@@ -341,7 +329,7 @@ def run_batch(jobs: Sequence[Job], *, options: GradeOptions = GradeOptions(), co
                          f"(unchanged since; --force regrades them)")
         batch = _Batch([job for _, job in todo], options=options, config_digest=config_digest,
                        store=store, workers=min(workers or os.cpu_count() or 1, max(1, len(todo))),
-                       progress=progress)
+                       progress=progress, overrides=overrides)
         interrupted = False
         if todo:
             interrupted = asyncio.run(batch.run())

@@ -42,8 +42,6 @@ class GradeOptions:
         return self if self.policy is not None else dataclasses.replace(self, policy=detect())
 
 
-
-
 def fresh_seed() -> int:
     """A seed for one grading's hidden inputs, from the operating system's entropy."""
     return random.SystemRandom().randrange(1, 2**53)  # fits a JSON number exactly
@@ -93,6 +91,14 @@ def _cell_notes(cells: Sequence[CellReport]) -> list[str]:
     return notes
 
 
+def not_started_result(assignment: Assignment, name: str, reason: str, *, data: bytes = b"",
+                       config_digest: str = "") -> SubmissionResult:
+    """The result of a submission no kernel could be started for: not graded, not its fault."""
+    return dataclasses.replace(
+        rejected_result(assignment, name, _NOT_STARTED, data=data, config_digest=config_digest),
+        error=None, internal_error=f"KernelStartError: {reason}")
+
+
 def rejected_result(assignment: Assignment, name: str, reason: str, *, data: bytes = b"",
                     config_digest: str = "") -> SubmissionResult:
     """The all-zero result of a submission that cannot be graded at all, saying why."""
@@ -137,8 +143,8 @@ async def grade_notebook_async(data: bytes, assignment: Assignment, *, name: str
         nonlocal kernel
         async with contextlib.AsyncExitStack() as stack:
             if kernel is None:
-                kernel = await _started(stack, lambda: Kernel(nb, assignment.limits, deadline=deadline,
-                                                              policy=options.policy))
+                kernel = await stack.enter_async_context(
+                    Kernel(nb, assignment.limits, deadline=deadline, policy=options.policy))
             else:
                 kernel.assign(nb, deadline)
             cells = await kernel.run_cells()
@@ -167,7 +173,7 @@ async def grade_notebook_async(data: bytes, assignment: Assignment, *, name: str
     try:
         questions, cells = await asyncio.wait_for(run(), hard_limit)
     except KernelStartError as exc:  # before any of the student's code ran: ours, not theirs
-        return finish(questions=_all_zero(assignment, _NOT_STARTED, False), notes=tuple(notes),
+        return finish(questions=_all_zero(assignment, _NOT_STARTED), notes=tuple(notes),
                       internal_error=f"KernelStartError: {exc}")
     except GraderError:
         raise
@@ -190,17 +196,6 @@ def _held_out_rng(q: Question, data: bytes) -> random.Random | None:
         return None
     digest = hashlib.sha256(q.id.encode() + b"\0" + data).digest()
     return random.Random(int.from_bytes(digest[:8], "big"))
-
-
-async def _started(stack: contextlib.AsyncExitStack, make: Callable[[], Kernel]) -> Kernel:
-    """A started kernel, entered into ``stack``; a kernel that fails to start is tried twice more."""
-    for attempt in range(3):
-        try:
-            return await stack.enter_async_context(make())
-        except KernelStartError:
-            if attempt == 2:
-                raise
-    raise AssertionError("not reached")
 
 
 async def grade_file_early(path: Path, config_path: Path, choose: Callable[[Config], Assignment],
@@ -272,4 +267,5 @@ def grade_notebook(path: Path, assignment: Assignment, *, options: GradeOptions 
                                           config_digest=config_digest)
 
 
-__all__ = ["GradeOptions", "fresh_seed", "grade_notebook", "grade_notebook_async", "rejected_result", "result_key"]
+__all__ = ["GradeOptions", "fresh_seed", "grade_notebook", "grade_notebook_async", "not_started_result",
+           "rejected_result", "result_key"]

@@ -33,6 +33,7 @@ from .probes import (MIME, Observation, ObsStatus, ProbeRequest, install_code, n
 from .results import CellReport
 
 _MAX_RESTARTS = 6
+_START_ATTEMPTS = 3
 _GRACE = 3.0  # seconds an interrupted kernel gets to become idle before it is restarted
 _PASSTHROUGH_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "LANG", "LC_ALL", "TZ")
 # ZeroMQ drops (and never hands to the grader) any message from the kernel larger than this, so
@@ -162,7 +163,7 @@ class Kernel:
     async def __aenter__(self) -> Kernel:
         try:
             self.jail.open()
-            await self._start()
+            await self._start_fresh()
         except BaseException:
             await self.close()
             raise
@@ -208,6 +209,18 @@ class Kernel:
         if reply is None or reply.get("status") != "ok":
             raise KernelStartError(f"could not install the probe runner in the kernel: {reply}")
 
+    async def _start_fresh(self) -> None:
+        """Start the kernel; a start that fails is tried again from scratch (fresh folders, a
+        fresh sandbox), _START_ATTEMPTS times in all, before KernelStartError."""
+        for attempt in range(_START_ATTEMPTS):
+            try:
+                await self._start()
+                return
+            except KernelStartError:
+                await self._stop()
+                if attempt == _START_ATTEMPTS - 1:
+                    raise
+
     async def _stop(self) -> None:
         km, client, context = self.km, self.client, self._context
         self.km = self.client = self._context = None
@@ -247,17 +260,10 @@ class Kernel:
             self.broken = "no time left to restart the kernel"
             return False
         try:
-            await self._start()
-        except KernelStartError as exc:
-            # The submission broke what a fresh kernel needs (e.g. a process it left behind):
-            # once more from scratch, then its fault, with what it answered before kept.
-            await self._stop()
-            try:
-                await self._start()
-            except KernelStartError:
-                await self._stop()
-                self.broken = f"the kernel could not be restarted after {why}: {str(exc)[:300]}"
-                return False
+            await self._start_fresh()
+        except KernelStartError as exc:  # after the notebook's own code ran: its doing
+            self.broken = f"the kernel could not be restarted after {why}: {str(exc)[:300]}"
+            return False
         for index in list(self._good):
             status, _ = await self._run_one(index)
             if status in ("timeout", "killed"):
