@@ -55,6 +55,17 @@ def _lock_dir() -> Path:
     raise GraderError("cannot create a root-only folder for kernel uid locks (/run/grader)")
 
 
+def _try_lock(folder: Path, uid: int) -> int | None:
+    """A descriptor holding ``uid``'s lock in ``folder``, or None when another process holds it."""
+    fd = os.open(folder / str(uid), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
 class UidPool:
     """Distinct kernel uids for one grader process, unique across processes on this machine."""
 
@@ -68,14 +79,9 @@ class UidPool:
         do not die with the grader; what they started would otherwise live on)."""
         for uid in sorted({u for u in map(uid_of, pids()) if u is not None
                            and self.base <= u < self.base + self.count}):
-            fd = os.open(folder / str(uid), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                continue  # a live grader's kernel
-            else:
+            fd = _try_lock(folder, uid)
+            if fd is not None:  # else a live grader's kernel
                 kill_uid(uid)
-            finally:
                 os.close(fd)
         self._swept = True
 
@@ -87,14 +93,11 @@ class UidPool:
             self.sweep(folder)
         for attempt in range(self.count):
             slot = (self._next + attempt) % self.count
-            fd = os.open(folder / str(self.base + slot), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
+            uid = self.base + slot
+            fd = _try_lock(folder, uid)
+            if fd is None:
                 continue
             self._next = slot + 1
-            uid = self.base + slot
             kill_uid(uid)  # what a grader killed with -9 may have left under this uid (no namespaces)
             try:
                 yield Identity(f"uid {uid}", uid, uid)
@@ -152,25 +155,36 @@ def _needed_paths(extra: tuple[str, ...] = ()) -> list[str]:
     return sorted({os.path.realpath(sys.executable), sys.prefix, sys.base_prefix, *extra})
 
 
-def _blocking_dirs(identity: Identity, extra: tuple[str, ...] = ()) -> list[str]:
-    """Folders on the way to this Python (and ``extra``) that ``identity`` may not enter."""
-    blocked = []
-    for path in _needed_paths(extra):
-        current = os.path.dirname(path) if os.path.isfile(path) else path
-        while True:
+def closed_on_the_way(path: str, identity: Identity) -> list[str]:
+    """The folders from ``path`` (a folder, or a file's folder) up to ``/`` that ``identity``
+    may not pass through (no x bit for it); an unreadable one counts as closed."""
+    closed = []
+    current = os.path.dirname(path) if os.path.isfile(path) else path
+    while True:
+        try:
             st = os.stat(current)
+        except OSError:
+            closed.append(current)
+        else:
             if st.st_uid == identity.uid:
                 ok = st.st_mode & stat.S_IXUSR
             elif st.st_gid == identity.gid:
                 ok = st.st_mode & stat.S_IXGRP
             else:
                 ok = st.st_mode & stat.S_IXOTH
-            if not ok and current not in blocked:
-                blocked.append(current)
-            parent = os.path.dirname(current)
-            if parent == current:
-                break
-            current = parent
+            if not ok:
+                closed.append(current)
+        parent = os.path.dirname(current)
+        if parent == current:
+            return closed
+        current = parent
+
+
+def _blocking_dirs(identity: Identity, extra: tuple[str, ...] = ()) -> list[str]:
+    """Folders on the way to this Python (and ``extra``) that ``identity`` may not enter."""
+    blocked: list[str] = []
+    for path in _needed_paths(extra):
+        blocked += [folder for folder in closed_on_the_way(path, identity) if folder not in blocked]
     return blocked
 
 

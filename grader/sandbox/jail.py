@@ -40,8 +40,8 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from ..config import Limits
-from .allowlist import CONNECTION, SOCKETS, bwrap_args, passwd_entries, sandbox_env
-from .identity import Identity
+from .allowlist import CONNECTION, SOCKETS, bwrap_args, memfd, passwd_entries, sandbox_env
+from .identity import Identity, closed_on_the_way
 from .policy import Level, Policy
 from .reap import children_of, kill_pidns, kill_token, kill_uid, pidns_of
 
@@ -95,30 +95,9 @@ def _parent(identity: Identity | None) -> str | None:
     if identity is None:
         return None
     for folder in (tempfile.gettempdir(), "/tmp", "/var/tmp"):
-        if _passable(folder):
+        if not closed_on_the_way(os.path.realpath(folder), identity):
             return folder
     return None
-
-
-def _passable(folder: str) -> bool:
-    """True when a uid that owns nothing and is in no group may pass through every part of ``folder``."""
-    path = os.path.realpath(folder)
-    while True:
-        try:
-            if not os.stat(path).st_mode & stat.S_IXOTH:
-                return False
-        except OSError:
-            return False
-        if path == "/":
-            return True
-        path = os.path.dirname(path)
-
-
-def _memfd(data: bytes) -> int:
-    fd = os.memfd_create("grader", 0)
-    os.write(fd, data)
-    os.lseek(fd, 0, os.SEEK_SET)
-    return fd
 
 
 class Jail:
@@ -216,7 +195,7 @@ class Jail:
         info = json.loads(Path(self.connection_file).read_bytes())
         if self.sandboxed:
             info["ip"] = f"{SOCKETS}/k"
-        conn = _memfd(json.dumps(info).encode())
+        conn = memfd(json.dumps(info).encode())
         log = os.open(self.base / f"kernel-{self._starts}.log",
                       os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_APPEND, 0o600)
         self._launch_fds = [conn, log]
@@ -233,7 +212,7 @@ class Jail:
                     base64.b64encode(json.dumps(spec).encode()).decode(), "--", *kernel]
         popen: dict[str, Any] = {"stdout": subprocess.DEVNULL, "stderr": log}
         if self.sandboxed:
-            passwd, group = (_memfd(data) for data in passwd_entries())
+            passwd, group = (memfd(data) for data in passwd_entries())
             self._launch_fds += [passwd, group]
             argv = [*bwrap_args(self.policy.bwrap or "bwrap", connection_fd=conn, passwd_fd=passwd, group_fd=group,
                                 disk_mb=self.limits.disk_mb)[:-1],
@@ -352,12 +331,11 @@ class Jail:
 
     def _remove(self) -> None:
         assert self.base is not None
-        if self.identity is not None:
-            folders = [str(p) for p in sorted(self.base.iterdir())
-                       if p.name.startswith(("sock-", "work-")) and not p.is_symlink() and p.is_dir()]
-            if self.own_uid and not self.sandboxed:
-                folders += [f"shared:{path}" for path in _SHARED_TMP]
-        if self.identity is not None and folders:
+        folders = [str(p) for p in sorted(self.base.iterdir())
+                   if p.name.startswith(("sock-", "work-")) and not p.is_symlink() and p.is_dir()]
+        if self.own_uid and not self.sandboxed:
+            folders += [f"shared:{path}" for path in _SHARED_TMP]
+        if self.identity is not None and folders:  # as the kernel's uid: root never deletes there
             with contextlib.suppress(OSError, subprocess.SubprocessError):
                 subprocess.run([sys.executable, "-I", "-S", "-c", _EMPTY, *folders],
                                user=self.identity.uid, group=self.identity.gid, extra_groups=[],

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from ..errors import UsageError
-from .allowlist import bwrap_args, find_bwrap, passwd_entries
+from .allowlist import bwrap_args, find_bwrap, memfd, passwd_entries
 from .identity import Identity, UidPool, checked, named_identity, stranger
 
 
@@ -102,10 +102,7 @@ def _try_bwrap(bwrap: str, identity: Identity | None) -> str | None:
     fds = []
     try:
         for data in (b"{}", passwd, group):
-            fd = os.memfd_create("grader-probe", 0)
-            os.write(fd, data)
-            os.lseek(fd, 0, os.SEEK_SET)
-            fds.append(fd)
+            fds.append(memfd(data))
         argv = bwrap_args(bwrap, connection_fd=fds[0], passwd_fd=fds[1],
                           group_fd=fds[2], disk_mb=1)
         probe = _run_as(identity, [*argv, sys.executable, "-I", "-S", "-c", "pass"], pass_fds=fds)

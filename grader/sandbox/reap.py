@@ -32,6 +32,12 @@ def _read(path: str) -> bytes:
         return b""
 
 
+def _stat(pid: int) -> list[bytes]:
+    """The fields of ``/proc/PID/stat`` after "pid (comm) ": state, ppid, pgrp, session, …"""
+    stat = _read(f"/proc/{pid}/stat")
+    return stat[stat.rfind(b")") + 2:].split()
+
+
 def uid_of(pid: int) -> int | None:
     """The real uid of ``pid`` (None when it is gone)."""
     for line in _read(f"/proc/{pid}/status").splitlines():
@@ -48,19 +54,23 @@ def pidns_of(pid: int) -> str | None:
 
 
 def children_of(pid: int) -> list[int]:
-    out = []
-    for other in pids():
-        stat = _read(f"/proc/{other}/stat")
-        fields = stat[stat.rfind(b")") + 2:].split()
-        if len(fields) > 1 and fields[1] == str(pid).encode():
-            out.append(other)
-    return out
+    """The children of ``pid``: from the kernel's own list when it keeps one (cheap: this runs
+    while a kernel starts), else by reading every process's parent."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    lists = [_read(f"/proc/{pid}/task/{tid}/children") for tid in tasks
+             if os.path.exists(f"/proc/{pid}/task/{tid}/children")]
+    if lists:
+        return [int(child) for listed in lists for child in listed.split()]
+    return [other for other in pids() if (fields := _stat(other)) and len(fields) > 1
+            and fields[1] == str(pid).encode()]
 
 
 def _alive(pid: int) -> bool:
     """False for a zombie (dead, waiting to be reaped: nothing left to kill) or a vanished pid."""
-    stat = _read(f"/proc/{pid}/stat")
-    fields = stat[stat.rfind(b")") + 2:].split()
+    fields = _stat(pid)
     return bool(fields) and fields[0] not in (b"Z", b"X")
 
 
@@ -96,8 +106,7 @@ def kill_pidns(ns: str) -> int:
 
 
 def _session_of(pid: int) -> int | None:
-    stat = _read(f"/proc/{pid}/stat")
-    fields = stat[stat.rfind(b")") + 2:].split()  # after "pid (comm) ": state ppid pgrp session
+    fields = _stat(pid)
     return int(fields[3]) if len(fields) > 3 else None
 
 
