@@ -11,16 +11,14 @@ as the file system gives them for opening, and shown escaped (undecodable bytes 
 
 from __future__ import annotations
 
-import errno
 import re
-import stat
 import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable, Sequence
 
-from .submission import (LINK, MAX_BYTES, Unreadable, printable_name, read_capped,
-                         read_notebook_file, too_large, walk)
+from .submission import (LINK, MAX_BYTES, is_zip_link, printable_name, read_notebook_file,
+                         read_zip_member, too_large, walk)
 
 # Canvas: "lastnamefirstname_12345_67890_notebook.ipynb", with "_LATE" after the name when late.
 _CANVAS = re.compile(r"^[^_]+(?:_late)?_(?P<id>\d+)_\d+_.+$", re.IGNORECASE)
@@ -73,13 +71,7 @@ class Source:
             data = read_notebook_file(self.path, root=self.root, name=self.name, limit=limit)
         else:
             with zipfile.ZipFile(self.path) as archive:
-                info = archive.getinfo(self.member)
-                if _zip_link(info):
-                    raise Unreadable(f"{self.name} {LINK}")
-                if info.file_size > limit:  # the declared size: refuse before inflating a byte
-                    raise Unreadable(f"{self.name} {too_large(info.file_size, limit)}", errno.EFBIG)
-                with archive.open(info) as member:  # and the actual size, should the header lie
-                    data = read_capped(member, self.name, limit)
+                data = read_zip_member(archive, archive.getinfo(self.member), self.name, limit)
         if self.name.lower().endswith(".zip"):  # a student's zip, as otter's grader.export() makes
             from .otterbridge.zips import notebook_in_zip
             return notebook_in_zip(data, self.name, limit)[1]
@@ -97,10 +89,6 @@ class _Entry:
 def _ignored(parts: Sequence[str]) -> bool:
     return any(p.startswith(".") or p in ("__MACOSX", "__pycache__", ".ipynb_checkpoints")
                for p in parts)
-
-
-def _zip_link(info: zipfile.ZipInfo) -> bool:
-    return stat.S_ISLNK(info.external_attr >> 16)
 
 
 def _folder_entries(root: Path, limit: int) -> list[_Entry]:
@@ -128,7 +116,7 @@ def _zip_entries(archive: Path, limit: int, skipped: list[str]) -> list[_Entry]:
             if info.is_dir() or not parts or _ignored(parts):
                 continue
             stamp = float("%04d%02d%02d%02d%02d%02d" % info.date_time)  # orders like a date
-            refused = (LINK if _zip_link(info) else
+            refused = (LINK if is_zip_link(info) else
                        too_large(info.file_size, limit) if info.file_size > limit else None)
             entries.append(_Entry(parts, stamp,
                                   lambda sid, name, m=info.filename: Source(sid, name, archive, m),

@@ -10,6 +10,7 @@ import errno
 import json
 import os
 import stat
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Sequence
@@ -73,6 +74,24 @@ def read_capped(stream: IO[bytes], name: str, limit: int = MAX_BYTES) -> bytes:
         total += len(chunk)
         if total > limit:
             raise Unreadable(f"{name} {too_large(None, limit)}", errno.EFBIG)
+
+
+def is_zip_link(info: zipfile.ZipInfo) -> bool:
+    """Whether a zip member was stored as a symbolic link (its Unix mode says so)."""
+    return stat.S_ISLNK(info.external_attr >> 16)
+
+
+def read_zip_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str,
+                    limit: int = MAX_BYTES) -> bytes:
+    """A zip member's bytes, ``name`` being how to show it: :class:`Unreadable` for a member
+    stored as a link, or over ``limit`` by its declared size (before a byte is inflated) or by
+    its actual size (should the header lie)."""
+    if is_zip_link(info):
+        raise Unreadable(f"{name} {LINK}")
+    if info.file_size > limit:
+        raise Unreadable(f"{name} {too_large(info.file_size, limit)}", errno.EFBIG)
+    with archive.open(info) as member:
+        return read_capped(member, name, limit)
 
 
 def _open_below(root: Path, parts: Sequence[str], name: str) -> int:

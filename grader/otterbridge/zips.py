@@ -9,16 +9,14 @@ is one over the cap, by its declared and its actual size. Nothing else in the zi
 from __future__ import annotations
 
 import contextlib
-import errno
 import io
 import os
-import stat
 import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Iterator
 
-from ..submission import LINK, MAX_BYTES, Unreadable, printable_name, read_capped, read_notebook_file, too_large
+from ..submission import MAX_BYTES, Unreadable, printable_name, read_notebook_file, read_zip_member
 
 _LITTER = ("__MACOSX", ".ipynb_checkpoints", "__pycache__")
 
@@ -64,12 +62,7 @@ def notebook_in_zip(data: bytes, name: str, limit: int = MAX_BYTES) -> tuple[str
                              f"or the .ipynb file itself")
         (info,) = found
         member = f"{name}:{printable_name(info.filename)}"
-        if stat.S_ISLNK(info.external_attr >> 16):
-            raise Unreadable(f"{member} {LINK}")
-        if info.file_size > limit:  # the declared size: refuse before inflating a byte
-            raise Unreadable(f"{member} {too_large(info.file_size, limit)}", errno.EFBIG)
-        with archive.open(info) as stream:  # and the actual size, should the header lie
-            return info.filename, read_capped(stream, member, limit)
+        return info.filename, read_zip_member(archive, info, member, limit)
 
 
 @contextlib.contextmanager
