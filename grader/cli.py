@@ -486,11 +486,14 @@ def _export(args: argparse.Namespace) -> int:
         done = export(args.out, args.output, roster=args.roster, id_column=args.id_column)
         _say(f"wrote {args.output}: {done.filled} students with scores")
     for label, names in (("no submission (left blank)", done.no_submission),
-                         ("not graded yet (left blank; run grader run again)", done.not_graded),
-                         (f"graded but not in the {args.format == 'canvas' and 'gradebook' or 'roster'}",
-                          done.not_on_roster)):
+                         ("not graded yet (left blank; run grader run again)", done.not_graded)):
         if names:
             _say(f"{len(names)} {label}: {'; '.join(names)}")
+    if done.not_on_roster:
+        where = "gradebook" if args.format == "canvas" else "roster"
+        _say(f"grader: WARNING: {count(len(done.not_on_roster), 'graded student')} not in the {where}, "
+             f"so their scores are NOT in {args.output}: {'; '.join(done.not_on_roster)} (a "
+             f"different id in the {where}? add them there, or enter these scores by hand)", err=True)
     for note in done.notes:
         _say(f"note: {note}")
     return EXIT_OK
@@ -525,6 +528,11 @@ def _sandbox_check(args: argparse.Namespace) -> int:
     if policy.why:
         _say(f"why not stronger: {policy.why}")
     return EXIT_OK
+
+
+def count(n: int, noun: str) -> str:
+    """``1 student``, ``2 students``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _say(*parts: object, err: bool = False, **kwargs: object) -> None:

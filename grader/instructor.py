@@ -117,6 +117,11 @@ def export(out: Path, output: Path, *, gradebook: Path | None = None, column: st
     else:
         ids = list(dict.fromkeys(q.id for r in rows if r.result for q in r.result.questions))
         result = roster_join(text, rows, ids, id_column)
+    if len(result.not_on_roster) == len(rows):
+        what = "gradebook" if gradebook is not None else "roster"
+        raise UsageError(f"none of the {len(rows)} graded students in {out} is in the {what} {source} "
+                         f"(graded ids such as {', '.join(sorted(r.id for r in rows)[:3])}): is it "
+                         f"this class's {what}? Nothing was written")
     write_text_atomic(output, result.text)
     return result
 

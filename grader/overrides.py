@@ -18,6 +18,7 @@ from typing import Iterable, Mapping, Sequence
 
 from .errors import UsageError
 from .results import PartResult, QuestionResult, SubmissionResult, Visibility, write_text_atomic
+from .results import points as show
 
 FILE = "overrides.csv"
 COLUMNS = ("id", "question", "points", "reason", "date")
@@ -96,8 +97,8 @@ def check_override(override: Override, result: SubmissionResult) -> None:
 def _override_question(q: QuestionResult, o: Override) -> QuestionResult:
     own = sum(p.score for p in q.parts if p.name != PART)
     points = min(max(o.points, 0.0), q.max_score)
-    message = (f"Your instructor set this question to {points:g} / {q.max_score:g} "
-               f"(the grader gave {q.score:g}): {o.reason}")
+    message = (f"Your score {show(points)} of {show(q.max_score)} (set by the instructor: "
+               f"{o.reason}); the grader gave {show(q.score)}")
     part = PartResult(PART, points - own, 0.0, message, True, Visibility.VISIBLE)
     return replace(q, parts=tuple(p for p in q.parts if p.name != PART) + (part,))
 
