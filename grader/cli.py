@@ -388,7 +388,7 @@ def _batch(args: argparse.Namespace, config: Config) -> int:
         _say(f"grader: note: {warning}", err=True)
     report = run_batch(jobs, options=options, config_digest=config.digest, out=args.out,
                        workers=args.jobs, force=args.force)
-    _say(batch_summary([(o.job.source.id, o.result) for o in report.outcomes]))
+    _say(batch_summary([(o.job.source.id, o.result) for o in report.outcomes], total=len(jobs)))
     stored = len(list((args.out / "submissions").glob("*/result.json")))
     _say(f"\nresults: {args.out / 'submissions'}/<id>/  gradebook: {args.out / 'grades.csv'} "
           f"({stored} students)  class report: {args.out / 'report.html'}")
@@ -434,6 +434,8 @@ def _run(args: argparse.Namespace) -> int:
     config = load_config(config_path)
     if args.out is not None:  # kernels see neither the results nor the other submissions
         return _batch(args, config)
+    if not args.paths and args.assignment is not None:
+        config.get(args.assignment)  # an unknown id is said first
     if not args.paths and not (config.path.parent / "examples" / "submissions").is_dir():
         raise UsageError("give the notebook to grade: grader run my_notebook.ipynb (with no path "
                          "it grades a course checkout's bundled examples, and there are none "

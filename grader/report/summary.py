@@ -13,18 +13,28 @@ def _line(text: str, width: int = 100) -> str:
     return textwrap.shorten(" ".join(text.split()), width, placeholder=" …")
 
 
-def batch_summary(results: Sequence[tuple[str, SubmissionResult]], *, slowest: int = 5) -> str:
-    """A plain-text summary of ``(student id, result)`` pairs (skipped ones included)."""
+def count(n: int, noun: str) -> str:
+    """``1 submission``, ``2 submissions``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def batch_summary(results: Sequence[tuple[str, SubmissionResult]], *, slowest: int = 5,
+                  total: int | None = None) -> str:
+    """A plain-text summary of ``(student id, result)`` pairs (skipped ones included); ``total``:
+    how many there are in all, when only some were finished (an interrupted batch)."""
     if not results:
         return "no submissions graded"
     graded = [r for _, r in results if r.status == "graded"]
-    lines = [f"{len(results)} submissions: {len(graded)} graded, "
+    some = f"{len(results)} of {count(total, 'submission')}" if total and total != len(results) else \
+        count(len(results), "submission")
+    lines = [f"{some}: {len(graded)} graded, "
              f"{sum(r.status == 'rejected' for _, r in results)} rejected, "
-             f"{sum(r.status == 'grader_error' for _, r in results)} grader errors"]
+             f"{count(sum(r.status == 'grader_error' for _, r in results), 'grader error')}"]
     levels: dict[str, int] = {}
     for _, r in results:
-        levels[r.isolation or "not recorded"] = levels.get(r.isolation or "not recorded", 0) + 1
-    lines += [f"isolation: {level}" + (f" ({n} submissions)" if len(levels) > 1 else "")
+        if r.isolation:  # a rejected file never met a kernel: it has no isolation to report
+            levels[r.isolation] = levels.get(r.isolation, 0) + 1
+    lines += [f"isolation: {level}" + (f" ({count(n, 'submission')})" if len(levels) > 1 else "")
               for level, n in levels.items()] + [""]
     ids = [q.id for q in results[0][1].questions]
     maxima = {q.id: q.max_score for q in results[0][1].questions}
