@@ -6,9 +6,12 @@ The help the user reads is in ``_parser`` (descriptions, examples, exit codes), 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import NoReturn, Sequence
 
@@ -19,7 +22,7 @@ from .batch import Job, folder_jobs, run_batch
 from .config import Assignment, Config, load_config
 from .errors import GraderError, UsageError
 from .grade import GradeOptions, grade_file_early, grade_notebook
-from .ids import Source
+from .ids import NOT_A_NOTEBOOK, Source
 from .recognise import candidates
 from .instructor import check_writable, export, set_override
 from .otterbridge.zips import is_submission_zip, notebook_file
@@ -27,7 +30,7 @@ from .report.gradescope import gradescope_results
 from .report.summary import batch_summary
 from .report.table import grid, result_table
 from .results import SubmissionResult, write_json_atomic
-from .submission import find_notebooks, printable_name
+from .submission import find_notebooks, printable_name, read_notebook_file
 from .sandbox import Level, Policy, check_python_access, detect
 from .sandbox.denylist import protected_paths
 from .sandbox.identity import named_identity, stranger
@@ -50,23 +53,50 @@ def default_config_path() -> Path:
     return checkout if checkout.is_file() else Path(__file__).resolve().parent / "assignments.yml"
 
 
+def _not_gradable(notebook: Path) -> str | None:
+    """Why ``notebook`` has nothing that could tell its assignment (not a notebook, unreadable,
+    empty), else None."""
+    if notebook.suffix.lower() != ".ipynb":
+        return NOT_A_NOTEBOOK
+    try:
+        data = json.loads(read_notebook_file(notebook))
+    except (OSError, ValueError) as exc:
+        return f"is not a readable notebook ({getattr(exc, 'strerror', None) or 'not notebook JSON'})"
+    cells = data.get("cells") if isinstance(data, dict) else None
+    if not isinstance(cells, list) or not any(
+            isinstance(c, dict) and c.get("cell_type") == "code" and "".join(c.get("source") or "").strip()
+            for c in cells):
+        return "has no code in it: there is nothing to grade (was it saved before you submitted?)"
+    return None
+
+
 def choose_assignment(config: Config, notebook: Path, explicit: str | None) -> Assignment:
     """The assignment named on the command line, else the one the notebook itself says it is for
-    (:mod:`recognise`); when that is truly ambiguous, asked on a terminal, else an error listing them."""
+    (:mod:`recognise`); when that is truly ambiguous, asked on a terminal (numbered choices, asked
+    again after a typo), else an error listing them."""
     if explicit is not None or len(config.assignments) == 1:
         return config.get(explicit)
     found = candidates(config, notebook)
     if len(found) == 1:
         return found[0]
+    problem = _not_gradable(notebook)
+    if problem is not None:
+        raise UsageError(f"{printable_name(str(notebook))} {problem}")
     choices = ", ".join(f"{a.id} ({a.title})" for a in found)
     if sys.stdin.isatty() and sys.stderr.isatty():
-        _say(f"grader: which assignment is {notebook} for? {choices}", err=True)
-        try:
-            answer = input("assignment: ").strip()
-        except EOFError:
-            answer = ""
-        if answer in {a.id for a in found}:
-            return config.assignments[answer]
+        _say(f"grader: which assignment is {printable_name(str(notebook))} for?", err=True)
+        for k, a in enumerate(found, start=1):
+            _say(f"  {k}  {a.id}  ({a.title})", err=True)
+        for _ in range(3):
+            try:
+                answer = input(f"number (1-{len(found)}) or id: ").strip()
+            except EOFError:
+                break
+            by_number = {str(k): a for k, a in enumerate(found, start=1)}
+            chosen = by_number.get(answer) or next((a for a in found if a.id == answer), None)
+            if chosen is not None:
+                return chosen
+            _say(f"grader: {answer!r} is none of them; type a number from 1 to {len(found)}", err=True)
     raise UsageError(f"cannot tell which assignment {notebook} is for: it could be {choices}; "
                      f"pass --assignment ID")
 
@@ -415,14 +445,37 @@ def _report_one(args: argparse.Namespace, result: SubmissionResult) -> int:
     return _exit_code([result])
 
 
+class _Status:
+    """One line on a terminal's stderr saying what grading one notebook is doing (cell k of n,
+    which question is being checked) and for how long; nothing when stderr is not a terminal."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self.start, self.live = name, time.monotonic(), sys.stderr.isatty()
+
+    def __call__(self, what: str) -> None:
+        if self.live:
+            line = f"grading {self.name}: {what}  ({time.monotonic() - self.start:.0f} s)"
+            width = shutil.get_terminal_size().columns - 1
+            _say("\r\x1b[K" + line[:width], err=True, end="")
+
+    def done(self) -> None:
+        if self.live:
+            _say("\r\x1b[K", err=True, end="")
+
+
 def _run_one(args: argparse.Namespace, config_path: Path) -> int:
     """One notebook file: its kernel starts while the config (and SymPy) load."""
-    options = GradeOptions(seed=args.seed, policy=_policy(args, batch=False))
-    with notebook_file(args.paths[0]) as (path, name):  # a zip (otter's export): its notebook
-        _, result = run_sync(grade_file_early)(
-            path, config_path, lambda config: choose_assignment(config, path, args.assignment), options,
-            assignment_id=args.assignment, name=display_name(args.paths[0]) if path == args.paths[0] else name,
-            extra_hidden=[args.results.parent] if args.results else [])
+    status = _Status(printable_name(args.paths[0].name))
+    status("starting a kernel")
+    options = GradeOptions(seed=args.seed, policy=_policy(args, batch=False), status=status)
+    try:
+        with notebook_file(args.paths[0]) as (path, name):  # a zip (otter's export): its notebook
+            _, result = run_sync(grade_file_early)(
+                path, config_path, lambda config: choose_assignment(config, path, args.assignment), options,
+                assignment_id=args.assignment, name=display_name(args.paths[0]) if path == args.paths[0] else name,
+                extra_hidden=[args.results.parent] if args.results else [])
+    finally:
+        status.done()
     return _report_one(args, result)
 
 

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 from queue import Empty
-from typing import Any
+from typing import Any, Callable
 
 import nbformat
 import zmq
@@ -128,6 +128,8 @@ class _Client(NotebookClient):
 
 class Kernel:
     """A live, sandboxed kernel for one notebook; use as ``async with Kernel(...) as k``."""
+
+    on_cell: Callable[[int, int], None] | None = None  # told (k, n) before the k-th of n code cells
 
     def __init__(self, nb: nbformat.NotebookNode | None, limits: Limits, *,
                  deadline: float | None = None, policy: Policy) -> None:
@@ -344,9 +346,13 @@ class Kernel:
     async def run_cells(self) -> list[CellReport]:
         """Run every code cell in order, errors and all; a hang or a crash costs that cell only."""
         reports: list[CellReport] = []
+        code = sum(c.get("cell_type") == "code" and bool(str(c.get("source", "")).strip())
+                   for c in self.nb.cells)
         for index, cell in enumerate(self.nb.cells):
             if cell.get("cell_type") != "code" or not str(cell.get("source", "")).strip():
                 continue
+            if self.on_cell is not None:
+                self.on_cell(len(reports) + 1, code)
             if self.broken:
                 reports.append(CellReport(index + 1, "skipped", self.broken))
                 continue

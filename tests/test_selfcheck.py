@@ -4,6 +4,7 @@ told from the notebook itself, the config comes with the package, output wraps r
 from __future__ import annotations
 
 import json
+import re
 import os
 import shutil
 import subprocess
@@ -217,3 +218,44 @@ def test_every_command_works_from_the_installed_wheel(installed, tmp_path):
         assert any(n.startswith("micrograd_autograder-") and n.endswith(".whl") for n in zf.namelist())
     out = _grader(installed, "build", "wheel", "-o", "again/", cwd=work)
     assert len(list((work / "again").glob("micrograd_autograder-*.whl"))) == 1
+
+
+def test_grading_one_notebook_says_what_it_is_doing(config, policy):
+    """The live line a terminal shows: each code cell (k of n), then each question being checked."""
+    from grader.grade import GradeOptions, grade_notebook
+
+    said: list[str] = []
+    result = grade_notebook(solution_path(), config.get("micrograd"), name="s.ipynb",
+                            options=GradeOptions(seed=1, policy=policy, status=said.append),
+                            config_digest=config.digest)
+    assert result.score == 10
+    cells = [s for s in said if s.startswith("cell ")]
+    n = int(cells[0].split(" of ")[1])
+    assert cells == [f"cell {k} of {n}" for k in range(1, n + 1)]
+    assert said[len(cells):] == [f"checking {q.id}" for q in config.get("micrograd").questions]
+
+
+def test_an_ambiguous_notebook_is_asked_by_number_and_again_after_a_typo(config, tmp_path, monkeypatch, capsys):
+    import grader.cli as cli
+
+    path = write(tmp_path / "scratch.ipynb", ["x = 1"])
+    answers = iter(["mlpp", "3"])
+    monkeypatch.setattr(cli.sys.stdin, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr(cli.sys.stderr, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(answers))
+    chosen = choose_assignment(config, path, None)
+    err = capsys.readouterr().err
+    assert "  1  micrograd" in err and "'mlpp' is none of them" in err
+    assert chosen.id == [a.id for a in candidates(config, path)][2]
+
+
+@pytest.mark.parametrize("name, content, reason", [
+    ("notes.txt", "my answers", "is not a notebook (.ipynb)"),
+    ("empty.ipynb", "", "is not a readable notebook"),
+    ("blank.ipynb", '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}', "has no code in it"),
+])
+def test_a_file_with_nothing_to_grade_says_so_not_which_assignment(config, tmp_path, name, content, reason):
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(UsageError, match=re.escape(reason)):
+        choose_assignment(config, path, None)
