@@ -9,8 +9,12 @@ from typing import Sequence
 from ..results import SubmissionResult, printable_text
 
 
-def _line(text: str, width: int = 100) -> str:
-    return textwrap.shorten(" ".join(text.split()), width, placeholder=" …")
+def _line(text: str, width: int = 100, *, tail: bool = False) -> str:
+    """``text`` on one line, cut to ``width`` characters (its end kept when ``tail``: a path)."""
+    text = " ".join(text.split())
+    if len(text) <= width:
+        return text
+    return "…" + text[-(width - 1):] if tail else textwrap.shorten(text, width, placeholder=" …")
 
 
 def count(n: int, noun: str) -> str:
@@ -52,16 +56,18 @@ def batch_summary(results: Sequence[tuple[str, SubmissionResult]], *, slowest: i
         zero = sum(s <= 1e-9 for s in scores)
         lines.append(f"{qid:<{width}}  {top:>5g}  {statistics.fmean(scores):>6.2f}  "
                      f"{statistics.median(scores):>6.2f}  {full:>5}  {zero:>5}")
-    timed = sorted(results, key=lambda pair: pair[1].execution_time, reverse=True)[:slowest]
+    timed = sorted(((sid, r) for sid, r in results if r.status != "rejected"),  # no kernel: no time
+                   key=lambda pair: pair[1].execution_time, reverse=True)[:slowest]
     failed = [(sid, r) for sid, r in results if r.status != "graded"]
-    idw = min(24, max(len(sid) for sid, _ in timed + failed))
-    lines += ["", f"slowest {len(timed)}:"]
-    lines += [f"  {sid:<{idw}}  {r.execution_time:6.1f} s  {_line(r.submission, 60)}" for sid, r in timed]
+    idw = min(24, max([len(sid) for sid, _ in timed + failed] or [2]))
+    lines += ["", f"slowest {len(timed)}:"] if timed else []
+    lines += [f"  {sid:<{idw}}  {r.execution_time:6.1f} s  {_line(r.submission, 60, tail=True)}"
+              for sid, r in timed]
     if failed:
         lines += ["", "could not be graded:"]
         for sid, r in failed:
             why = r.error if r.status == "rejected" else "grader error (see its result file)"
-            lines.append(f"  {sid:<{idw}}  [{r.status}]  {_line(why or '', 90)}")
+            lines.append(f"  {sid:<{idw}}  [{r.status}]  {_line(why or '', 300)}")
     return printable_text("\n".join(lines))
 
 
