@@ -151,6 +151,7 @@ class Kernel:
         self.client: _Client | None = None
         self._context: zmq.asyncio.Context | None = None
         self._monitors: list[zmq.Socket] = []
+        self._monitor_owners: list[Any] = []
 
     def assign(self, nb: nbformat.NotebookNode, deadline: float) -> None:
         """Give a kernel started without a notebook its submission and that submission's deadline."""
@@ -280,14 +281,22 @@ class Kernel:
     # ------------------------------------------------------------------ cells
 
     def _watch(self, kc: Any) -> None:
-        """Notice when ZeroMQ drops the iopub or shell connection (an oversized message does)."""
-        self._monitors = [zmq.Socket.shadow(channel.socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
-                                            .underlying) for channel in (kc.iopub_channel, kc.shell_channel)]
+        """Notice when ZeroMQ drops the iopub or shell connection (an oversized message does).
+
+        Each monitor is read through a blocking shadow of it, but closed through the socket object
+        that owns it: closing only the shadow left the owner to ask, when collected, a freed handle
+        whether it was closed — a ResourceWarning "Unclosed socket", or on a busy machine whose
+        libzmq had reused that memory, the close of another live socket."""
+        owners = [channel.socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+                  for channel in (kc.iopub_channel, kc.shell_channel)]
+        self._monitor_owners = owners
+        self._monitors = [zmq.Socket.shadow(owner.underlying) for owner in owners]
 
     def _unwatch(self) -> None:
-        for monitor in self._monitors:
-            monitor.close(linger=0)
         self._monitors = []
+        for owner in self._monitor_owners:
+            owner.close(linger=0)
+        self._monitor_owners = []
 
     def _dropped(self) -> bool:
         dropped = False
