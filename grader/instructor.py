@@ -10,6 +10,7 @@ from pathlib import Path
 from .errors import UsageError
 from .overrides import Override, check_override, load_overrides, save_overrides
 from .report.lms import Export, canvas_import, roster_join
+from .results import points as show
 from .results import write_text_atomic
 from .store import GRADES, Store
 
@@ -47,7 +48,7 @@ def set_override(out: Path, sid: str, question: str, points: float | None, reaso
             check_override(new, result)
             mine.append(new)
             grader_score = next(q.score for q in result.questions if q.id == question)
-            done = f"{sid} {question}: {points:g} (the grader gave {grader_score:g})"
+            done = f"{sid} {question}: {show(points)} (the grader gave {show(grader_score)})"
         overrides[sid] = mine
         save_overrides(store.root, overrides)
         store.rebuild()

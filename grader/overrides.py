@@ -116,7 +116,7 @@ def apply_overrides(result: SubmissionResult, overrides: Iterable[Override]) -> 
 def describe(result: SubmissionResult, overrides: Iterable[Override]) -> str:
     """One gradebook cell: ``q1_gradf 2 (grader 0.8): reason; …`` for the overrides that apply."""
     scores = {q.id: q.score for q in result.questions}
-    return "; ".join(f"{o.question} {o.points:g} (grader {scores[o.question]:g}): {o.reason}"
+    return "; ".join(f"{o.question} {show(o.points)} (grader {show(scores[o.question])}): {o.reason}"
                      for o in sorted(overrides, key=lambda o: o.question) if o.question in scores)
 
 

@@ -82,6 +82,15 @@ def test_the_readme_walkthrough_runs_verbatim_on_the_sample_class(tmp_path):
     assert "set by the instructor: right derivation, one sign slip" in feedback
     imported = {r["ID"]: r["HW1 micrograd (31415)"] for r in rows(work / "import.csv")}
     assert imported["12345"] == "9.5" and imported["34567"] == "10" and imported["78901"] == ""
+    # Every file docs/batch.md says OUT holds is there, for a graded student (12345) and the
+    # grades.csv header is the one it documents.
+    table = (ROOT / "docs" / "batch.md").read_text(encoding="utf-8").split("`OUT` holds:")[1]
+    documented = re.findall(r"^\| `([^`]+)` \|", table, re.MULTILINE)
+    assert len(documented) >= 7
+    for name in documented:
+        assert (work / "graded" / name.replace("<id>", "12345")).is_file(), name
+    header = (work / "graded" / "grades.csv").read_text(encoding="utf-8").splitlines()[0]
+    assert header == "id,file,q1_gradf,q2_forward_diff,q3_symmetric_diff,q4_softmax_nll,total,status,overrides"
     named = {r["id"]: r for r in rows(work / "grades_named.csv")}
     assert named["12345"]["name"] == "Alice Smith" and named["12345"]["total"] == "9.5"
     assert named["78901"]["status"] == "no submission"
