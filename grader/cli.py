@@ -536,10 +536,10 @@ def _export(args: argparse.Namespace) -> int:
         return command(args.config or default_config_path(), args.assignment, args.output)
     if args.format == "canvas":
         done = export(args.out, args.output, gradebook=args.gradebook, column=args.column)
-        _say(f"wrote {args.output}: {done.filled} scores in {done.column!r}")
+        _say(f"wrote {args.output}: {count(done.filled, 'score')} in {done.column!r}")
     else:
         done = export(args.out, args.output, roster=args.roster, id_column=args.id_column)
-        _say(f"wrote {args.output}: {done.filled} students with scores")
+        _say(f"wrote {args.output}: {count(done.filled, 'student')} with scores")
     for label, names in (("no submission (left blank)", done.no_submission),
                          ("not graded yet (left blank; run grader run again)", done.not_graded)):
         if names:

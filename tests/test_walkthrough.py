@@ -96,15 +96,27 @@ def test_the_readme_walkthrough_runs_verbatim_on_the_sample_class(tmp_path):
     assert named["78901"]["status"] == "no submission"
 
 
-def test_export_that_matches_nobody_is_an_error_and_writes_nothing(tmp_path):
-    """A gradebook of another class (no id in common): exit 2, a message saying so, no file."""
+def test_export_that_matches_nobody_is_an_error_and_some_a_loud_warning(tmp_path):
+    """Another class's gradebook (no id in common): exit 2, said, no file. Some graded students
+    missing from it: the file is written, and stderr says loudly whose scores are not in it."""
     from test_regrade import cli
 
-    out = tmp_path / "graded"
-    (out / "submissions" / "777").mkdir(parents=True)
-    code, _, err = cli(["export", "canvas", str(out), "--gradebook", str(SAMPLE / "canvas_export.csv"),
-                        "--column", "HW1 micrograd", "-o", str(tmp_path / "import.csv")])
-    assert code == 2 and not (tmp_path / "import.csv").exists(), err
+    subs, out = tmp_path / "subs", tmp_path / "graded"
+    subs.mkdir()
+    (subs / "strangerx_777_1_notes.txt").write_text("not a notebook")  # rejected: graded without a kernel
+    gradebook = ["--gradebook", str(SAMPLE / "canvas_export.csv"), "--column", "HW1 micrograd"]
+    assert cli(["run", str(subs), "--out", str(out), "--assignment", "micrograd", "--no-sandbox"])[0] == 0
+    code, _, err = cli(["export", "canvas", str(out), *gradebook, "-o", str(tmp_path / "import.csv")])
+    assert code == 2 and "none of the 1 graded students" in err and "Nothing was written" in err
+    assert not (tmp_path / "import.csv").exists()
+
+    (subs / "smithalice_12345_2_notes.txt").write_text("not a notebook either")
+    assert cli(["run", str(subs), "--out", str(out), "--assignment", "micrograd", "--no-sandbox"])[0] == 0
+    code, stdout, err = cli(["export", "canvas", str(out), *gradebook, "-o", str(tmp_path / "import.csv")])
+    assert code == 0 and f"wrote {tmp_path / 'import.csv'}: 1 score in 'HW1 micrograd (31415)'" in stdout
+    assert f"WARNING: 1 graded student not in the gradebook, so their scores are NOT in {tmp_path / 'import.csv'}: 777" in err
+    imported = {r["ID"]: r["HW1 micrograd (31415)"] for r in rows(tmp_path / "import.csv")}
+    assert imported["12345"] == "0" and "777" not in imported
 
 
 # ------------------------------------------------------------------ the docs say what the product does
