@@ -344,7 +344,7 @@ def _question(raw: Any, ctx: _Ctx, seen: set[str]) -> Question:
                     types.MappingProxyType(visibility))
 
 
-def _assignment(aid: str, raw: Any, ctx: _Ctx, root: Path) -> Assignment:
+def _assignment(aid: str, raw: Any, ctx: _Ctx, root: Path, notebooks: bool = True) -> Assignment:
     if not isinstance(raw, dict):
         raise ctx.error("an assignment must be a mapping")
     for key in raw:
@@ -368,7 +368,7 @@ def _assignment(aid: str, raw: Any, ctx: _Ctx, root: Path) -> Assignment:
         path = root / _convert(raw[key], str, ctx.at(key))
         if path.is_file():
             return path
-        if key == "solution" and root == _PACKAGE:
+        if not notebooks or (key == "solution" and root == _PACKAGE):
             return None
         raise ctx.at(key).error(f"no such file {path} ({key!r} is relative to the folder of "
                                 f"{ctx.path.name})")
@@ -411,8 +411,11 @@ def preview(path: str | Path, assignment_id: str | None, notebook: Path) -> Prev
         return None
 
 
-def load_config(path: str | Path) -> Config:
-    """Read and validate ``assignments.yml``; raise :class:`ConfigError` naming the bad key."""
+def load_config(path: str | Path, *, notebooks: bool = True) -> Config:
+    """Read and validate ``assignments.yml``; raise :class:`ConfigError` naming the bad key.
+
+    ``notebooks=False``: for what never reads the exercise and solution notebooks (the Gradescope
+    build and autograder), a path to one that does not exist is left out instead of an error."""
     path = Path(path).resolve()
     data, lines, digest = _load_yaml(path)
     ctx = _Ctx(path, lines)
@@ -427,6 +430,6 @@ def load_config(path: str | Path) -> Config:
     raw = data.get("assignments")
     if not isinstance(raw, dict) or not raw:
         raise ctx.at("assignments").error("expected a mapping of assignment ids to assignments")
-    assignments = {aid: _assignment(aid, a, ctx.at("assignments", aid), path.parent)
+    assignments = {aid: _assignment(aid, a, ctx.at("assignments", aid), path.parent, notebooks)
                    for aid, a in raw.items()}
     return Config(path=path, assignments=types.MappingProxyType(assignments), digest=digest)

@@ -59,7 +59,7 @@ def _template(name: str) -> bytes:
 def build_gradescope_zip(config_path: Path, output: Path, assignment_id: str | None = None,
                          project: Path | None = None) -> BuildReport:
     """Write ``output``: Gradescope's autograder zip for one assignment of ``config_path``."""
-    config = load_config(config_path)
+    config = load_config(config_path, notebooks=False)  # the zip ships none
     assignment = config.get(assignment_id)
     wheel_name, wheel = build_wheel(project, config=False)  # the zip ships its own config
     files = {
