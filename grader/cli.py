@@ -131,6 +131,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 _FORMAT = argparse.RawDescriptionHelpFormatter
+_CONFIG_HELP = ("assignments.yml (default: $GRADER_CONFIG, else ./assignments.yml, else the course "
+                "checkout's, else the one installed with the grader)")
 _EXIT_RUN = """exit codes:
   0    graded, whatever the scores (a rejected or broken notebook is graded, with the reason)
   2    bad arguments or config: nothing was graded and nothing created
@@ -147,6 +149,9 @@ _EXIT_EXPORT = """exit codes:
 _EXIT_DONE = """exit codes:
   0    done
   1    building failed (the message says why): nothing was written
+  2    bad arguments or config: nothing was written"""
+_EXIT_WRITE = """exit codes:
+  0    done (what was written, and what was not, is listed)
   2    bad arguments or config: nothing was written"""
 _EXIT_CONFIG = """exit codes:
   0    the config is valid
@@ -167,7 +172,8 @@ examples:
   grader run subs/smith_12345_678_hw1.ipynb --out graded/ --force      regrade one student
   grader override graded/ 12345 q1_gradf 2 --reason "sign slip only"      change a score by hand
   grader export canvas graded/ --gradebook export.csv --column "HW1" -o import.csv""",
-                     epilog=_EXIT_RUN + "\n\nEach command has its own help: grader run --help")
+                     epilog=_EXIT_RUN.replace("exit codes:", "exit codes of grader run:")
+                     + "\n\nEach command has its own help, with its own exit codes: grader run --help")
     parser.add_argument("--version", action="version", version=f"grader {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser("run", formatter_class=_FORMAT, help="grade one notebook, or a whole class "
@@ -184,7 +190,7 @@ examples:
     run.add_argument("paths", nargs="*", type=Path, metavar="PATH",
                      help="a notebook, or with --out a folder or .zip of submissions")
     run.add_argument("--assignment", "-a", help="assignment id in the config (default: from the notebook)")
-    run.add_argument("--config", "-c", type=Path, help="assignments.yml (default: ./assignments.yml)")
+    run.add_argument("--config", "-c", type=Path, help=_CONFIG_HELP)
     run.add_argument("--results", type=Path, metavar="FILE",
                      help="write Gradescope-format results JSON for the (single) notebook here")
     run.add_argument("--out", "-o", type=Path, metavar="OUT",
@@ -274,7 +280,7 @@ Open the file in any browser; it needs no network.
 example:
   grader report graded/""")
     report.add_argument("out", type=Path, metavar="OUT", help="the --out folder of `grader run`")
-    otter = formats.add_parser("otter", formatter_class=_FORMAT, epilog=_EXIT_DONE,
+    otter = formats.add_parser("otter", formatter_class=_FORMAT, epilog=_EXIT_WRITE,
                                help="the assignments for otter-grader's student workflow",
                                description="""\
 Write each assignment (or the one named) for courses that use otter-grader: DIR/<id>/student/
@@ -287,7 +293,7 @@ example:
   grader export otter --assignment micrograd -o otter/""")
     otter.add_argument("--assignment", "-a", help="assignment id (default: every assignment)")
     otter.add_argument("--output", "-o", required=True, type=Path, metavar="DIR", help="where to write")
-    otter.add_argument("--config", "-c", type=Path, help="assignments.yml (default: ./assignments.yml)")
+    otter.add_argument("--config", "-c", type=Path, help=_CONFIG_HELP)
     doctor = sub.add_parser("sandbox-check", formatter_class=_FORMAT, epilog=_EXIT_CHECK,
                             help="show which isolation kernels get on this machine, and why",
                             description="""\
@@ -309,7 +315,7 @@ paths that do not exist) and print each assignment's questions and their points.
 
 example:
   grader check-config --config course/assignments.yml""")
-    check.add_argument("--config", "-c", type=Path, help="assignments.yml (default: ./assignments.yml)")
+    check.add_argument("--config", "-c", type=Path, help=_CONFIG_HELP)
     build = sub.add_parser("build", formatter_class=_FORMAT, epilog=_EXIT_DONE,
                            help="build what students install (a wheel) or Gradescope runs (a zip)",
                            description="""\
@@ -338,7 +344,7 @@ example:
     wheel.add_argument("--output", "-o", type=Path, default=Path("dist"), metavar="DIR",
                        help="the folder to write the wheel into (default: ./dist)")
     gradescope.add_argument("--assignment", "-a", help="assignment id (default: the only one)")
-    gradescope.add_argument("--config", "-c", type=Path, help="assignments.yml (default: ./assignments.yml)")
+    gradescope.add_argument("--config", "-c", type=Path, help=_CONFIG_HELP)
     gradescope.add_argument("--output", "-o", type=Path, default=Path("autograder.zip"),
                             help="where to write the zip (default: ./autograder.zip)")
     return parser
