@@ -196,3 +196,16 @@ def test_the_documented_exit_codes_are_the_products():
         assert f"**{code}**" in README
     from grader.errors import ConfigError, KernelStartError, UsageError
     assert (UsageError.exit_code, ConfigError.exit_code, KernelStartError.exit_code) == (2, 2, 3)
+
+
+@pytest.mark.parametrize("args", [["check-config"], ["--help"], ["run", "--help"], ["sandbox-check"]])
+def test_a_reader_who_goes_away_changes_nothing(args, tmp_path):
+    """`grader … | head -1`: the reader closes the pipe; the exit code is the command's own and
+    nothing is said about the broken pipe (no "Exception ignored", no exit 120)."""
+    proc = subprocess.Popen([sys.executable, "-m", "grader", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=ROOT, env=grader_env())
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=300) == 0, err
+    assert "Exception ignored" not in err and "BrokenPipe" not in err and "Traceback" not in err, err
