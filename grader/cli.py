@@ -427,7 +427,7 @@ def _batch(args: argparse.Namespace, config: Config) -> int:
     _say(batch_summary([(o.job.source.id, o.result) for o in report.outcomes], total=len(jobs)))
     stored = len(list((args.out / "submissions").glob("*/result.json")))
     _say(f"\nresults: {args.out / 'submissions'}/<id>/  gradebook: {args.out / 'grades.csv'} "
-          f"({stored} students)  class report: {args.out / 'report.html'}")
+          f"({count(stored, 'student')})  class report: {args.out / 'report.html'}")
     return _exit_code([o.result for o in report.outcomes], report.interrupted)
 
 
