@@ -6,9 +6,12 @@ The help the user reads is in ``_parser`` (descriptions, examples, exit codes), 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import NoReturn, Sequence
 
@@ -19,7 +22,7 @@ from .batch import Job, folder_jobs, run_batch
 from .config import Assignment, Config, load_config
 from .errors import GraderError, UsageError
 from .grade import GradeOptions, grade_file_early, grade_notebook
-from .ids import Source
+from .ids import NOT_A_NOTEBOOK, Source
 from .recognise import candidates
 from .instructor import check_writable, export, set_override
 from .otterbridge.zips import is_submission_zip, notebook_file
@@ -27,7 +30,7 @@ from .report.gradescope import gradescope_results
 from .report.summary import batch_summary
 from .report.table import grid, result_table
 from .results import SubmissionResult, write_json_atomic
-from .submission import find_notebooks, printable_name
+from .submission import find_notebooks, printable_name, read_notebook_file
 from .sandbox import Level, Policy, check_python_access, detect
 from .sandbox.denylist import protected_paths
 from .sandbox.identity import named_identity, stranger
@@ -50,23 +53,50 @@ def default_config_path() -> Path:
     return checkout if checkout.is_file() else Path(__file__).resolve().parent / "assignments.yml"
 
 
+def _not_gradable(notebook: Path) -> str | None:
+    """Why ``notebook`` has nothing that could tell its assignment (not a notebook, unreadable,
+    empty), else None."""
+    if notebook.suffix.lower() != ".ipynb":
+        return NOT_A_NOTEBOOK
+    try:
+        data = json.loads(read_notebook_file(notebook))
+    except (OSError, ValueError) as exc:
+        return f"is not a readable notebook ({getattr(exc, 'strerror', None) or 'not notebook JSON'})"
+    cells = data.get("cells") if isinstance(data, dict) else None
+    if not isinstance(cells, list) or not any(
+            isinstance(c, dict) and c.get("cell_type") == "code" and "".join(c.get("source") or "").strip()
+            for c in cells):
+        return "has no code in it: there is nothing to grade (was it saved before you submitted?)"
+    return None
+
+
 def choose_assignment(config: Config, notebook: Path, explicit: str | None) -> Assignment:
     """The assignment named on the command line, else the one the notebook itself says it is for
-    (:mod:`recognise`); when that is truly ambiguous, asked on a terminal, else an error listing them."""
+    (:mod:`recognise`); when that is truly ambiguous, asked on a terminal (numbered choices, asked
+    again after a typo), else an error listing them."""
     if explicit is not None or len(config.assignments) == 1:
         return config.get(explicit)
     found = candidates(config, notebook)
     if len(found) == 1:
         return found[0]
+    problem = _not_gradable(notebook)
+    if problem is not None:
+        raise UsageError(f"{printable_name(str(notebook))} {problem}")
     choices = ", ".join(f"{a.id} ({a.title})" for a in found)
     if sys.stdin.isatty() and sys.stderr.isatty():
-        print(f"grader: which assignment is {notebook} for? {choices}", file=sys.stderr)
-        try:
-            answer = input("assignment: ").strip()
-        except EOFError:
-            answer = ""
-        if answer in {a.id for a in found}:
-            return config.assignments[answer]
+        _say(f"grader: which assignment is {printable_name(str(notebook))} for?", err=True)
+        for k, a in enumerate(found, start=1):
+            _say(f"  {k}  {a.id}  ({a.title})", err=True)
+        for _ in range(3):
+            try:
+                answer = input(f"number (1-{len(found)}) or id: ").strip()
+            except EOFError:
+                break
+            by_number = {str(k): a for k, a in enumerate(found, start=1)}
+            chosen = by_number.get(answer) or next((a for a in found if a.id == answer), None)
+            if chosen is not None:
+                return chosen
+            _say(f"grader: {answer!r} is none of them; type a number from 1 to {len(found)}", err=True)
     raise UsageError(f"cannot tell which assignment {notebook} is for: it could be {choices}; "
                      f"pass --assignment ID")
 
@@ -101,6 +131,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 _FORMAT = argparse.RawDescriptionHelpFormatter
+_CONFIG_HELP = ("assignments.yml (default: $GRADER_CONFIG, else ./assignments.yml, else the course "
+                "checkout's, else the one installed with the grader)")
 _EXIT_RUN = """exit codes:
   0    graded, whatever the scores (a rejected or broken notebook is graded, with the reason)
   2    bad arguments or config: nothing was graded and nothing created
@@ -110,6 +142,23 @@ _EXIT_RUN = """exit codes:
 _EXIT_OUT = """exit codes:
   0    done
   2    bad arguments (or another grader is writing to OUT): nothing was changed"""
+_EXIT_EXPORT = """exit codes:
+  0    done (students without a score are listed)
+  2    bad arguments, or no graded student matches the list (wrong file or column?): nothing
+       was written"""
+_EXIT_DONE = """exit codes:
+  0    done
+  1    building failed (the message says why): nothing was written
+  2    bad arguments or config: nothing was written"""
+_EXIT_WRITE = """exit codes:
+  0    done (what was written, and what was not, is listed)
+  2    bad arguments or config: nothing was written"""
+_EXIT_CONFIG = """exit codes:
+  0    the config is valid
+  2    it is not: the message names the key, its line and the nearest valid key"""
+_EXIT_CHECK = """exit codes:
+  0    done (whatever the level)
+  2    bad arguments (an unknown --kernel-user)"""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -123,7 +172,8 @@ examples:
   grader run subs/smith_12345_678_hw1.ipynb --out graded/ --force      regrade one student
   grader override graded/ 12345 q1_gradf 2 --reason "sign slip only"      change a score by hand
   grader export canvas graded/ --gradebook export.csv --column "HW1" -o import.csv""",
-                     epilog=_EXIT_RUN + "\n\nEach command has its own help: grader run --help")
+                     epilog=_EXIT_RUN.replace("exit codes:", "exit codes of grader run:")
+                     + "\n\nEach command has its own help, with its own exit codes: grader run --help")
     parser.add_argument("--version", action="version", version=f"grader {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser("run", formatter_class=_FORMAT, help="grade one notebook, or a whole class "
@@ -140,7 +190,7 @@ examples:
     run.add_argument("paths", nargs="*", type=Path, metavar="PATH",
                      help="a notebook, or with --out a folder or .zip of submissions")
     run.add_argument("--assignment", "-a", help="assignment id in the config (default: from the notebook)")
-    run.add_argument("--config", "-c", type=Path, help="assignments.yml (default: ./assignments.yml)")
+    run.add_argument("--config", "-c", type=Path, help=_CONFIG_HELP)
     run.add_argument("--results", type=Path, metavar="FILE",
                      help="write Gradescope-format results JSON for the (single) notebook here")
     run.add_argument("--out", "-o", type=Path, metavar="OUT",
@@ -179,7 +229,7 @@ examples:
     override.add_argument("--reason", "-r", default="", help="why; shown to the student")
     override.add_argument("--remove", action="store_true", help="remove the override instead")
     export = sub.add_parser("export", formatter_class=_FORMAT, help="grades for an LMS: a Canvas "
-                            "gradebook import, or any roster joined by id", epilog=_EXIT_OUT,
+                            "gradebook import, or any roster joined by id", epilog=_EXIT_EXPORT,
                             description="""\
 Write the grades of OUT (overrides applied) in a form an LMS imports. Students on the LMS's list
 without a submission are left blank and listed; submissions not on the list are listed too.
@@ -188,7 +238,7 @@ examples:
   grader export canvas graded/ --gradebook canvas_export.csv --column "HW1 (12345)" -o import.csv
   grader export roster graded/ --roster students.csv -o grades_named.csv""")
     formats = export.add_subparsers(dest="format", required=True, metavar="FORMAT")
-    canvas = formats.add_parser("canvas", formatter_class=_FORMAT, epilog=_EXIT_OUT,
+    canvas = formats.add_parser("canvas", formatter_class=_FORMAT, epilog=_EXIT_EXPORT,
                                 help="fill one assignment column of a Canvas gradebook export",
                                 description="""\
 Fill one assignment column of a gradebook exported from Canvas (Grades → Export → Export Entire
@@ -206,7 +256,7 @@ example:
                         help='the assignment column: "HW1 (12345)", or just "HW1"')
     canvas.add_argument("--output", "-o", required=True, type=Path, metavar="IMPORT.csv",
                         help="where to write the file to import")
-    roster = formats.add_parser("roster", formatter_class=_FORMAT, epilog=_EXIT_OUT,
+    roster = formats.add_parser("roster", formatter_class=_FORMAT, epilog=_EXIT_EXPORT,
                                 help="join a roster (id, name, email, …) with the grades",
                                 description="""\
 For any other LMS: every row of a roster CSV (its own columns kept) followed by the file graded,
@@ -230,20 +280,21 @@ Open the file in any browser; it needs no network.
 example:
   grader report graded/""")
     report.add_argument("out", type=Path, metavar="OUT", help="the --out folder of `grader run`")
-    otter = formats.add_parser("otter", formatter_class=_FORMAT, epilog=_EXIT_OUT,
+    otter = formats.add_parser("otter", formatter_class=_FORMAT, epilog=_EXIT_WRITE,
                                help="the assignments for otter-grader's student workflow",
                                description="""\
-Write each assignment (or the one named) for courses that use otter-grader: OUT/<id>/student/
+Write each assignment (or the one named) for courses that use otter-grader: DIR/<id>/student/
 (the exercise notebook with grader.check cells, its published tests in the notebook and in tests/)
-to hand out, and OUT/<id>/instructor/ (the solution, every check passing). The final grade is
-still grader run's (hidden inputs, the sandbox).
+to hand out, and DIR/<id>/instructor/ (the solution, every check passing; written where the
+config's solution: notebook exists, which the installed package does not carry). Each folder is
+written whole or not at all. The final grade is still grader run's (hidden inputs, the sandbox).
 
 example:
   grader export otter --assignment micrograd -o otter/""")
     otter.add_argument("--assignment", "-a", help="assignment id (default: every assignment)")
     otter.add_argument("--output", "-o", required=True, type=Path, metavar="DIR", help="where to write")
-    otter.add_argument("--config", "-c", type=Path, help="assignments.yml (default: ./assignments.yml)")
-    doctor = sub.add_parser("sandbox-check", formatter_class=_FORMAT, epilog=_EXIT_OUT,
+    otter.add_argument("--config", "-c", type=Path, help=_CONFIG_HELP)
+    doctor = sub.add_parser("sandbox-check", formatter_class=_FORMAT, epilog=_EXIT_CHECK,
                             help="show which isolation kernels get on this machine, and why",
                             description="""\
 Show which isolation student kernels get on this machine, layer by layer (filesystem, network,
@@ -256,42 +307,65 @@ example:
     doctor.add_argument("--create-user", action="store_true", help="create the --kernel-user if missing")
     doctor.add_argument("--fix", action="store_true",
                         help="as root, add o+x (traversal only) to folders on the way to this Python")
-    check = sub.add_parser("check-config", formatter_class=_FORMAT, epilog=_EXIT_OUT,
+    check = sub.add_parser("check-config", formatter_class=_FORMAT, epilog=_EXIT_CONFIG,
                            help="validate assignments.yml and list each assignment's points",
                            description="""\
-Validate assignments.yml (unknown keys, wrong types, credit splits) and print each assignment's
-questions and points.
+Validate assignments.yml (unknown keys, wrong types, credit splits, exercise: and solution:
+paths that do not exist) and print each assignment's questions and their points.
 
 example:
   grader check-config --config course/assignments.yml""")
-    check.add_argument("--config", "-c", type=Path, help="assignments.yml (default: ./assignments.yml)")
-    build = sub.add_parser("build", formatter_class=_FORMAT, epilog=_EXIT_OUT,
-                           help="build what a course platform needs (a Gradescope autograder zip)",
+    check.add_argument("--config", "-c", type=Path, help=_CONFIG_HELP)
+    build = sub.add_parser("build", formatter_class=_FORMAT, epilog=_EXIT_DONE,
+                           help="build what students install (a wheel) or Gradescope runs (a zip)",
                            description="""\
-Build what a course platform needs.
+Build what students install (the grader's wheel) or what a course platform runs (a Gradescope
+autograder zip).
 
-example:
+examples:
+  grader build wheel -o dist/
   grader build gradescope --assignment micrograd -o autograder.zip""")
     targets = build.add_subparsers(dest="target", required=True, metavar="TARGET")
-    gradescope = targets.add_parser("gradescope", formatter_class=_FORMAT, epilog=_EXIT_OUT,
+    gradescope = targets.add_parser("gradescope", formatter_class=_FORMAT, epilog=_EXIT_DONE,
                                     help="a reproducible autograder.zip for Gradescope",
                                     description="""\
 Build a reproducible autograder.zip for a Gradescope Programming Assignment (no solutions in it).
 
 example:
   grader build gradescope --assignment micrograd -o autograder.zip""")
+    wheel = targets.add_parser("wheel", formatter_class=_FORMAT, epilog=_EXIT_DONE,
+                               help="the grader's wheel, for students to install",
+                               description="""\
+Build this grader's wheel (the grader, assignments.yml and the exercise notebooks; no solutions)
+and print the one line students run to install it. Hand the file out with the exercises.
+
+example:
+  grader build wheel -o dist/""")
+    wheel.add_argument("--output", "-o", type=Path, default=Path("dist"), metavar="DIR",
+                       help="the folder to write the wheel into (default: ./dist)")
     gradescope.add_argument("--assignment", "-a", help="assignment id (default: the only one)")
-    gradescope.add_argument("--config", "-c", type=Path, help="assignments.yml (default: ./assignments.yml)")
+    gradescope.add_argument("--config", "-c", type=Path, help=_CONFIG_HELP)
     gradescope.add_argument("--output", "-o", type=Path, default=Path("autograder.zip"),
                             help="where to write the zip (default: ./autograder.zip)")
     return parser
 
 
 def _build(args: argparse.Namespace) -> int:
+    if args.target == "wheel":
+        from .wheel import build_wheel, write_atomic
+
+        if args.output.exists() and not args.output.is_dir():
+            raise UsageError(f"--output {args.output} is a file: give the folder to write the wheel into")
+        name, data = build_wheel()
+        write_atomic(args.output / name, data)
+        _say(f"wrote {args.output / name} ({len(data) / 1024:.0f} KiB): the grader, assignments.yml "
+             f"and the exercise notebooks, no solutions\nhand it out; students run, in the folder "
+             f"they saved it to (Linux or WSL, Python 3.10+):\n\n    pip install ./{name}\n")
+        return EXIT_OK
     from .gradescope.build import build_gradescope_zip  # pip and templates: only this command
 
     report = build_gradescope_zip(args.config or default_config_path(), args.output, args.assignment)
-    print(f"wrote {report.path} ({report.size / 1024:.0f} KiB, assignment {report.assignment}): "
+    _say(f"wrote {report.path} ({report.size / 1024:.0f} KiB, assignment {report.assignment}): "
           f"{', '.join(report.entries)}")
     return EXIT_OK
 
@@ -347,22 +421,22 @@ def _batch(args: argparse.Namespace, config: Config) -> int:
     extra = [p for p in (args.out, *args.paths) if p.resolve() not in (tmp, *tmp.parents)]
     options = GradeOptions(seed=args.seed, policy=policy.with_hide(protected_paths(config, *extra)))
     for warning in warnings:
-        print(f"grader: note: {warning}", file=sys.stderr)
+        _say(f"grader: note: {warning}", err=True)
     report = run_batch(jobs, options=options, config_digest=config.digest, out=args.out,
                        workers=args.jobs, force=args.force)
-    print(batch_summary([(o.job.source.id, o.result) for o in report.outcomes]))
+    _say(batch_summary([(o.job.source.id, o.result) for o in report.outcomes], total=len(jobs)))
     stored = len(list((args.out / "submissions").glob("*/result.json")))
-    print(f"\nresults: {args.out / 'submissions'}/<id>/  gradebook: {args.out / 'grades.csv'} "
-          f"({stored} students)  class report: {args.out / 'report.html'}")
+    _say(f"\nresults: {args.out / 'submissions'}/<id>/  gradebook: {args.out / 'grades.csv'} "
+          f"({count(stored, 'student')})  class report: {args.out / 'report.html'}")
     return _exit_code([o.result for o in report.outcomes], report.interrupted)
 
 
 def _exit_code(results: Sequence[SubmissionResult], interrupted: bool = False) -> int:
     failed = [r for r in results if r.internal_error]
     for r in failed:
-        print(f"grader error on {r.submission}:\n{r.internal_error}", file=sys.stderr)
+        _say(f"grader error on {r.submission}:\n{r.internal_error}", err=True)
     if interrupted:
-        print("grader: interrupted; run the same command again to finish", file=sys.stderr)
+        _say("grader: interrupted; run the same command again to finish", err=True)
         return 130
     if failed and all(r.internal_error.startswith("KernelStartError") for r in failed):
         return EXIT_NO_KERNEL
@@ -373,21 +447,41 @@ def _report_one(args: argparse.Namespace, result: SubmissionResult) -> int:
     """Write its Gradescope JSON if asked (first: printing may fail), print its table, return the exit code."""
     if args.results:
         write_json_atomic(args.results, gradescope_results(result))
-    try:
-        print(result_table(result), end="\n\n", flush=True)
-    except (BrokenPipeError, OSError):  # a closed stdout loses the table, never the result
-        pass
+    _say(result_table(result), end="\n\n")  # a closed stdout loses the table, never the result
     return _exit_code([result])
+
+
+class _Status:
+    """One line on a terminal's stderr saying what grading one notebook is doing (cell k of n,
+    which question is being checked) and for how long; nothing when stderr is not a terminal."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self.start, self.live = name, time.monotonic(), sys.stderr.isatty()
+
+    def __call__(self, what: str) -> None:
+        if self.live:
+            line = f"grading {self.name}: {what}  ({time.monotonic() - self.start:.0f} s)"
+            width = shutil.get_terminal_size().columns - 1
+            _say("\r\x1b[K" + line[:width], err=True, end="")
+
+    def done(self) -> None:
+        if self.live:
+            _say("\r\x1b[K", err=True, end="")
 
 
 def _run_one(args: argparse.Namespace, config_path: Path) -> int:
     """One notebook file: its kernel starts while the config (and SymPy) load."""
-    options = GradeOptions(seed=args.seed, policy=_policy(args, batch=False))
-    with notebook_file(args.paths[0]) as (path, name):  # a zip (otter's export): its notebook
-        _, result = run_sync(grade_file_early)(
-            path, config_path, lambda config: choose_assignment(config, path, args.assignment), options,
-            assignment_id=args.assignment, name=display_name(args.paths[0]) if path == args.paths[0] else name,
-            extra_hidden=[args.results.parent] if args.results else [])
+    status = _Status(printable_name(args.paths[0].name))
+    status("starting a kernel")
+    options = GradeOptions(seed=args.seed, policy=_policy(args, batch=False), status=status)
+    try:
+        with notebook_file(args.paths[0]) as (path, name):  # a zip (otter's export): its notebook
+            _, result = run_sync(grade_file_early)(
+                path, config_path, lambda config: choose_assignment(config, path, args.assignment), options,
+                assignment_id=args.assignment, name=display_name(args.paths[0]) if path == args.paths[0] else name,
+                extra_hidden=[args.results.parent] if args.results else [])
+    finally:
+        status.done()
     return _report_one(args, result)
 
 
@@ -399,13 +493,19 @@ def _run(args: argparse.Namespace) -> int:
     config = load_config(config_path)
     if args.out is not None:  # kernels see neither the results nor the other submissions
         return _batch(args, config)
+    if not args.paths and args.assignment is not None:
+        config.get(args.assignment)  # an unknown id is said first
+    if not args.paths and not (config.path.parent / "examples" / "submissions").is_dir():
+        raise UsageError("give the notebook to grade: grader run my_notebook.ipynb (with no path "
+                         "it grades a course checkout's bundled examples, and there are none "
+                         f"beside {config.path})")
     refused: list[str] = []
     paths = find_notebooks(args.paths, refused) if args.paths else demo_paths(config, args.assignment)
     if not paths:
         raise UsageError(f"no notebooks in {', '.join(map(str, args.paths))}" if args.paths else
                          f"no bundled examples for {args.assignment or 'any assignment'} in {config.path.parent}")
     for reason in refused:
-        print(f"grader: note: not graded: {reason}", file=sys.stderr)
+        _say(f"grader: note: not graded: {reason}", err=True)
     if args.results and len(paths) != 1:
         raise UsageError(f"--results writes one submission's results; {len(paths)} notebooks were given")
     policy = _policy(args, batch=False)
@@ -417,8 +517,8 @@ def _run(args: argparse.Namespace) -> int:
         report = run_batch(jobs, options=options, config_digest=config.digest, workers=args.jobs)
         results = [o.result for o in report.outcomes]
         for result in results:
-            print(result_table(result), end="\n\n")
-        print(grid(results))
+            _say(result_table(result), end="\n\n")
+        _say(grid(results))
         return _exit_code(results, report.interrupted)
     (path,) = paths
     result = grade_notebook(path, choose_assignment(config, path, args.assignment), options=options,
@@ -431,8 +531,8 @@ def _override(args: argparse.Namespace) -> int:
         raise UsageError("give the POINTS (with --reason), or --remove")
     if not args.remove and not args.reason.strip():
         raise UsageError("--reason is required: say why (the student reads it in their feedback)")
-    print(set_override(args.out, args.id, args.question, args.points, args.reason, remove=args.remove))
-    print(f"updated {args.out / 'grades.csv'} and {args.out / 'submissions' / args.id}/feedback.md")
+    _say(set_override(args.out, args.id, args.question, args.points, args.reason, remove=args.remove))
+    _say(f"updated {args.out / 'grades.csv'} and {args.out / 'submissions' / args.id}/feedback.md")
     return EXIT_OK
 
 
@@ -442,18 +542,21 @@ def _export(args: argparse.Namespace) -> int:
         return command(args.config or default_config_path(), args.assignment, args.output)
     if args.format == "canvas":
         done = export(args.out, args.output, gradebook=args.gradebook, column=args.column)
-        print(f"wrote {args.output}: {done.filled} scores in {done.column!r}")
+        _say(f"wrote {args.output}: {count(done.filled, 'score')} in {done.column!r}")
     else:
         done = export(args.out, args.output, roster=args.roster, id_column=args.id_column)
-        print(f"wrote {args.output}: {done.filled} students with scores")
+        _say(f"wrote {args.output}: {count(done.filled, 'student')} with scores")
     for label, names in (("no submission (left blank)", done.no_submission),
-                         ("not graded yet (left blank; run grader run again)", done.not_graded),
-                         (f"graded but not in the {args.format == 'canvas' and 'gradebook' or 'roster'}",
-                          done.not_on_roster)):
+                         ("not graded yet (left blank; run grader run again)", done.not_graded)):
         if names:
-            print(f"{len(names)} {label}: {'; '.join(names)}")
+            _say(f"{len(names)} {label}: {'; '.join(names)}")
+    if done.not_on_roster:
+        where = "gradebook" if args.format == "canvas" else "roster"
+        _say(f"grader: WARNING: {count(len(done.not_on_roster), 'graded student')} not in the {where}, "
+             f"so their scores are NOT in {args.output}: {'; '.join(done.not_on_roster)} (a "
+             f"different id in the {where}? add them there, or enter these scores by hand)", err=True)
     for note in done.notes:
-        print(f"note: {note}")
+        _say(f"note: {note}")
     return EXIT_OK
 
 
@@ -465,8 +568,8 @@ def _policy(args: argparse.Namespace, *, batch: bool) -> Policy:
             raise UsageError("kernels cannot be isolated on this machine (" + policy.why + "), so each "
                              "notebook could read everything your user can; run `grader "
                              "sandbox-check` for details, or pass --no-sandbox to grade anyway")
-        print(f"grader: warning: kernels run without isolation ({policy.why}); they can read "
-              f"everything your user can", file=sys.stderr)
+        _say(f"grader: warning: kernels run without isolation ({policy.why}); they can read "
+              f"everything your user can", err=True)
     return policy
 
 
@@ -476,20 +579,61 @@ def _sandbox_check(args: argparse.Namespace) -> int:
         who = named_identity(args.kernel_user, create=args.create_user) if args.kernel_user else stranger()
         opened = check_python_access(who, fix=args.fix, run=True)
         for folder in opened:
-            print(f"opened {folder} for traversal (o+x)")
+            _say(f"opened {folder} for traversal (o+x)")
     policy = detect(args.kernel_user, create_user=args.create_user, fix=args.fix)
-    print(f"isolation: {policy.level.value}")
+    _say(f"isolation: {policy.level.value}")
     for layer in policy.layers:
-        print(f"  {layer.name:<10} {'active' if layer.active else 'NOT active':<10} {layer.detail}")
+        _say(f"  {layer.name:<10} {'active' if layer.active else 'NOT active':<10} {layer.detail}")
     if policy.bwrap:
-        print(f"  bubblewrap {policy.bwrap}")
+        _say(f"  bubblewrap {policy.bwrap}")
     if policy.why:
-        print(f"why not stronger: {policy.why}")
+        _say(f"why not stronger: {policy.why}")
     return EXIT_OK
 
 
+def count(n: int, noun: str) -> str:
+    """``1 student``, ``2 students``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _say(*parts: object, err: bool = False, **kwargs: object) -> None:
+    """``print``, except that a reader who has gone (a closed pipe) loses the text, never the work
+    or the exit code: the stream is pointed at ``/dev/null`` and the command goes on."""
+    stream = sys.stderr if err else sys.stdout
+    try:
+        print(*parts, file=stream, flush=True, **kwargs)  # type: ignore[call-overload]
+    except BrokenPipeError:
+        _detach(stream)
+
+
+def _detach(stream: object) -> None:
+    """Point a stream whose reader has gone at ``/dev/null``, so that nothing, not even Python's
+    flush at exit, fails on it again (which would print "Exception ignored" and exit 120)."""
+    try:
+        fd = stream.fileno()  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``grader`` command; returns the exit code."""
+    """Entry point of the ``grader`` command; returns the exit code. Whoever reads the output may
+    go away at any time (``grader run ... | head``): the exit code is the same as if they had stayed."""
+    try:
+        code = _main(argv)
+    except BrokenPipeError:  # printed by a library, not by _say: the work was done
+        code = EXIT_OK
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, ValueError):
+            _detach(stream)
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "run":
@@ -501,19 +645,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "build":
             return _build(args)
         if args.command == "report":
-            print(f"wrote {rebuild_report(args.out)}")
+            _say(f"wrote {rebuild_report(args.out)}")
             return EXIT_OK
         if args.command == "sandbox-check":
             return _sandbox_check(args)
         if args.command == "check-config":
             config = load_config(args.config or default_config_path())
+            _say(f"{config.path}: valid")
             for a in config.assignments.values():
-                print(f"{a.id}: {len(a.questions)} questions, {a.max_score:g} points")
+                _say(f"{a.id}: {len(a.questions)} questions, {a.max_score:g} points ({a.title})")
+                width = max(len(q.id) for q in a.questions)
+                for q in a.questions:
+                    _say(f"  {q.id:<{width}}  {q.points:>5g}  {q.title}")
             return EXIT_OK
     except GraderError as exc:
-        print(f"grader: error: {exc}", file=sys.stderr)
+        _say(f"grader: error: {exc}", err=True)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("grader: interrupted", file=sys.stderr)
+        _say("grader: interrupted", err=True)
         return 130
     return EXIT_OK

@@ -109,11 +109,17 @@ class Config:
 class _Ctx:
     """Where we are in the file, so that errors can say which key on which line."""
 
-    def __init__(self, path: Path, lines: dict[tuple[Any, ...], int], trail: tuple[Any, ...] = ()):
+    def __init__(self, path: Path, lines: dict[tuple[Any, ...], int], trail: tuple[Any, ...] = (),
+                 labels: dict[tuple[Any, ...], str] | None = None):
         self.path, self.lines, self.trail = path, lines, trail
+        self.labels = labels if labels is not None else {}  # a list item's name (a question's id)
 
     def at(self, *keys: Any) -> _Ctx:
-        return _Ctx(self.path, self.lines, self.trail + keys)
+        return _Ctx(self.path, self.lines, self.trail + keys, self.labels)
+
+    def label(self, name: str) -> None:
+        """Name this list item in messages by ``name`` (its id) rather than by its position."""
+        self.labels[self.trail] = name
 
     @property
     def line(self) -> int | None:
@@ -124,7 +130,11 @@ class _Ctx:
 
     @property
     def name(self) -> str:
-        return ".".join(f"[{k}]" if isinstance(k, int) else str(k) for k in self.trail) or "<top>"
+        out = ""
+        for i, key in enumerate(self.trail):
+            label = self.labels.get(self.trail[:i + 1])
+            out += f"[{label or key}]" if isinstance(key, int) else (f".{key}" if out else str(key))
+        return out or "<top>"
 
     def error(self, message: str, suggestion: str | None = None) -> ConfigError:
         return ConfigError(f"{self.name}: {message}", key=self.name, line=self.line,
@@ -159,6 +169,19 @@ def _plain(node: yaml.Node, trail: tuple[Any, ...], lines: dict[tuple[Any, ...],
                           path=str(path)) from None
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's complaint in an instructor's words (a tab, an unclosed bracket or quote)."""
+    problem, context = str(getattr(exc, "problem", None) or exc), str(getattr(exc, "context", "") or "")
+    if "'\\t'" in problem:
+        return "a tab character: indent with spaces only"
+    for kind, opener, closer in (("flow sequence", "[", "]"), ("flow mapping", "{", "}")):
+        if kind in context:
+            return f"a {opener!r} that is never closed (a {closer!r} or a ',' is missing)"
+    if "quoted scalar" in context:
+        return "a quote that is never closed"
+    return problem
+
+
 def _load_yaml(path: Path) -> tuple[Any, dict[tuple[Any, ...], int], str]:
     try:
         text = path.read_text(encoding="utf-8")
@@ -170,7 +193,7 @@ def _load_yaml(path: Path) -> tuple[Any, dict[tuple[Any, ...], int], str]:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise ConfigError(f"not valid YAML: {getattr(exc, 'problem', exc)}",
+        raise ConfigError(f"not valid YAML: {_yaml_problem(exc)}",
                           line=mark.line + 1 if mark else None, path=str(path)) from None
     lines: dict[tuple[Any, ...], int] = {}
     data = _plain(node, (), lines, path) if node is not None else None
@@ -263,6 +286,7 @@ def from_mapping(cls: type, data: Any, ctx: _Ctx) -> Any:
 
 # --------------------------------------------------------------------------- assignments
 
+_PACKAGE = Path(__file__).resolve().parent  # where the installed package's own config lives
 _QUESTION_KEYS = ("id", "title", "points", "kind", "params", "credit", "visibility")
 _ASSIGNMENT_KEYS = ("title", "notebook", "exercise", "solution", "limits", "questions")
 
@@ -272,6 +296,8 @@ def _question(raw: Any, ctx: _Ctx, seen: set[str]) -> Question:
 
     if not isinstance(raw, dict):
         raise ctx.error("each question must be a mapping")
+    if isinstance(raw.get("id"), str):
+        ctx.label(raw["id"])
     for key in raw:
         if key not in _QUESTION_KEYS:
             raise ctx.at(key).error(f"unknown key {key!r}", suggestion=_nearest(key, _QUESTION_KEYS))
@@ -282,7 +308,7 @@ def _question(raw: Any, ctx: _Ctx, seen: set[str]) -> Question:
     if qid in seen:
         raise ctx.at("id").error(f"duplicate question id {qid!r}")
     seen.add(qid)
-    ctx = _Ctx(ctx.path, ctx.lines, ctx.trail)
+    ctx = _Ctx(ctx.path, ctx.lines, ctx.trail, ctx.labels)
     points = _convert(raw["points"], float, ctx.at("points"))
     if points <= 0:
         raise ctx.at("points").error("points must be positive")
@@ -318,7 +344,7 @@ def _question(raw: Any, ctx: _Ctx, seen: set[str]) -> Question:
                     types.MappingProxyType(visibility))
 
 
-def _assignment(aid: str, raw: Any, ctx: _Ctx, root: Path) -> Assignment:
+def _assignment(aid: str, raw: Any, ctx: _Ctx, root: Path, notebooks: bool = True) -> Assignment:
     if not isinstance(raw, dict):
         raise ctx.error("an assignment must be a mapping")
     for key in raw:
@@ -334,9 +360,18 @@ def _assignment(aid: str, raw: Any, ctx: _Ctx, root: Path) -> Assignment:
             raise ctx.at("limits", name).error(f"{name} must be positive")
 
     def rel(key: str) -> Path | None:
+        """The notebook ``key`` names, relative to the config's folder; it must exist (a misspelt
+        path would otherwise drop it silently from the bundled examples and from recognition). The
+        copy of the config installed with the package has no solutions beside it: students get it."""
         if key not in raw:
             return None
-        return root / _convert(raw[key], str, ctx.at(key))
+        path = root / _convert(raw[key], str, ctx.at(key))
+        if path.is_file():
+            return path
+        if not notebooks or (key == "solution" and root == _PACKAGE):
+            return None
+        raise ctx.at(key).error(f"no such file {path} ({key!r} is relative to the folder of "
+                                f"{ctx.path.name})")
 
     return Assignment(
         id=aid, title=_convert(raw.get("title", aid), str, ctx.at("title")),
@@ -376,8 +411,11 @@ def preview(path: str | Path, assignment_id: str | None, notebook: Path) -> Prev
         return None
 
 
-def load_config(path: str | Path) -> Config:
-    """Read and validate ``assignments.yml``; raise :class:`ConfigError` naming the bad key."""
+def load_config(path: str | Path, *, notebooks: bool = True) -> Config:
+    """Read and validate ``assignments.yml``; raise :class:`ConfigError` naming the bad key.
+
+    ``notebooks=False``: for what never reads the exercise and solution notebooks (the Gradescope
+    build and autograder), a path to one that does not exist is left out instead of an error."""
     path = Path(path).resolve()
     data, lines, digest = _load_yaml(path)
     ctx = _Ctx(path, lines)
@@ -392,6 +430,6 @@ def load_config(path: str | Path) -> Config:
     raw = data.get("assignments")
     if not isinstance(raw, dict) or not raw:
         raise ctx.at("assignments").error("expected a mapping of assignment ids to assignments")
-    assignments = {aid: _assignment(aid, a, ctx.at("assignments", aid), path.parent)
+    assignments = {aid: _assignment(aid, a, ctx.at("assignments", aid), path.parent, notebooks)
                    for aid, a in raw.items()}
     return Config(path=path, assignments=types.MappingProxyType(assignments), digest=digest)

@@ -37,6 +37,7 @@ class GradeOptions:
 
     seed: int | None = None
     policy: Policy | None = None
+    status: Callable[[str], None] | None = dataclasses.field(default=None, compare=False)  # a live line
 
     def resolved(self) -> GradeOptions:
         return self if self.policy is not None else dataclasses.replace(self, policy=detect())
@@ -147,7 +148,10 @@ async def grade_notebook_async(data: bytes, assignment: Assignment, *, name: str
                     Kernel(nb, assignment.limits, deadline=deadline, policy=options.policy))
             else:
                 kernel.assign(nb, deadline)
+            if options.status is not None:
+                kernel.on_cell = lambda k, n: options.status(f"cell {k} of {n}")  # type: ignore[misc]
             cells = await kernel.run_cells()
+            kernel.on_cell = None
             # Hidden inputs are drawn only now, after every student cell has run.
             rng = random.Random(seed)
             checks = registry()
@@ -156,6 +160,8 @@ async def grade_notebook_async(data: bytes, assignment: Assignment, *, name: str
                 try:
                     check = checks[q.kind]
                     probes = check.plan(q.params, _held_out_rng(q, data) or rng)
+                    if options.status is not None:
+                        options.status(f"checking {q.id}")
                     observations = await _probe_question(kernel, probes, assignment.limits.probe_timeout)
                     questions.append(_with_visibility(q, check.judge(q, probes, observations)))
                 except GraderError:

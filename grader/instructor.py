@@ -10,6 +10,7 @@ from pathlib import Path
 from .errors import UsageError
 from .overrides import Override, check_override, load_overrides, save_overrides
 from .report.lms import Export, canvas_import, roster_join
+from .results import points as show
 from .results import write_text_atomic
 from .store import GRADES, Store
 
@@ -47,7 +48,7 @@ def set_override(out: Path, sid: str, question: str, points: float | None, reaso
             check_override(new, result)
             mine.append(new)
             grader_score = next(q.score for q in result.questions if q.id == question)
-            done = f"{sid} {question}: {points:g} (the grader gave {grader_score:g})"
+            done = f"{sid} {question}: {show(points)} (the grader gave {show(grader_score)})"
         overrides[sid] = mine
         save_overrides(store.root, overrides)
         store.rebuild()
@@ -117,6 +118,11 @@ def export(out: Path, output: Path, *, gradebook: Path | None = None, column: st
     else:
         ids = list(dict.fromkeys(q.id for r in rows if r.result for q in r.result.questions))
         result = roster_join(text, rows, ids, id_column)
+    if len(result.not_on_roster) == len(rows):
+        what = "gradebook" if gradebook is not None else "roster"
+        raise UsageError(f"none of the {len(rows)} graded students in {out} is in the {what} {source} "
+                         f"(graded ids such as {', '.join(sorted(r.id for r in rows)[:3])}): is it "
+                         f"this class's {what}? Nothing was written")
     write_text_atomic(output, result.text)
     return result
 

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 from queue import Empty
-from typing import Any
+from typing import Any, Callable
 
 import nbformat
 import zmq
@@ -129,6 +129,8 @@ class _Client(NotebookClient):
 class Kernel:
     """A live, sandboxed kernel for one notebook; use as ``async with Kernel(...) as k``."""
 
+    on_cell: Callable[[int, int], None] | None = None  # told (k, n) before the k-th of n code cells
+
     def __init__(self, nb: nbformat.NotebookNode | None, limits: Limits, *,
                  deadline: float | None = None, policy: Policy) -> None:
         # A kernel may be started before its notebook is known (``nb=None``, no deadline yet):
@@ -149,6 +151,7 @@ class Kernel:
         self.client: _Client | None = None
         self._context: zmq.asyncio.Context | None = None
         self._monitors: list[zmq.Socket] = []
+        self._monitor_owners: list[Any] = []
 
     def assign(self, nb: nbformat.NotebookNode, deadline: float) -> None:
         """Give a kernel started without a notebook its submission and that submission's deadline."""
@@ -278,14 +281,22 @@ class Kernel:
     # ------------------------------------------------------------------ cells
 
     def _watch(self, kc: Any) -> None:
-        """Notice when ZeroMQ drops the iopub or shell connection (an oversized message does)."""
-        self._monitors = [zmq.Socket.shadow(channel.socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
-                                            .underlying) for channel in (kc.iopub_channel, kc.shell_channel)]
+        """Notice when ZeroMQ drops the iopub or shell connection (an oversized message does).
+
+        Each monitor is read through a blocking shadow of it, but closed through the socket object
+        that owns it: closing only the shadow left the owner to ask, when collected, a freed handle
+        whether it was closed — a ResourceWarning "Unclosed socket", or on a busy machine whose
+        libzmq had reused that memory, the close of another live socket."""
+        owners = [channel.socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+                  for channel in (kc.iopub_channel, kc.shell_channel)]
+        self._monitor_owners = owners
+        self._monitors = [zmq.Socket.shadow(owner.underlying) for owner in owners]
 
     def _unwatch(self) -> None:
-        for monitor in self._monitors:
-            monitor.close(linger=0)
         self._monitors = []
+        for owner in self._monitor_owners:
+            owner.close(linger=0)
+        self._monitor_owners = []
 
     def _dropped(self) -> bool:
         dropped = False
@@ -344,9 +355,13 @@ class Kernel:
     async def run_cells(self) -> list[CellReport]:
         """Run every code cell in order, errors and all; a hang or a crash costs that cell only."""
         reports: list[CellReport] = []
+        code = sum(c.get("cell_type") == "code" and bool(str(c.get("source", "")).strip())
+                   for c in self.nb.cells)
         for index, cell in enumerate(self.nb.cells):
             if cell.get("cell_type") != "code" or not str(cell.get("source", "")).strip():
                 continue
+            if self.on_cell is not None:
+                self.on_cell(len(reports) + 1, code)
             if self.broken:
                 reports.append(CellReport(index + 1, "skipped", self.broken))
                 continue

@@ -18,6 +18,7 @@ from typing import Iterable, Mapping, Sequence
 
 from .errors import UsageError
 from .results import PartResult, QuestionResult, SubmissionResult, Visibility, write_text_atomic
+from .results import points as show
 
 FILE = "overrides.csv"
 COLUMNS = ("id", "question", "points", "reason", "date")
@@ -96,8 +97,8 @@ def check_override(override: Override, result: SubmissionResult) -> None:
 def _override_question(q: QuestionResult, o: Override) -> QuestionResult:
     own = sum(p.score for p in q.parts if p.name != PART)
     points = min(max(o.points, 0.0), q.max_score)
-    message = (f"Your instructor set this question to {points:g} / {q.max_score:g} "
-               f"(the grader gave {q.score:g}): {o.reason}")
+    message = (f"Your score {show(points)} of {show(q.max_score)} (set by the instructor: "
+               f"{o.reason}); the grader gave {show(q.score)}")
     part = PartResult(PART, points - own, 0.0, message, True, Visibility.VISIBLE)
     return replace(q, parts=tuple(p for p in q.parts if p.name != PART) + (part,))
 
@@ -115,7 +116,7 @@ def apply_overrides(result: SubmissionResult, overrides: Iterable[Override]) -> 
 def describe(result: SubmissionResult, overrides: Iterable[Override]) -> str:
     """One gradebook cell: ``q1_gradf 2 (grader 0.8): reason; …`` for the overrides that apply."""
     scores = {q.id: q.score for q in result.questions}
-    return "; ".join(f"{o.question} {o.points:g} (grader {scores[o.question]:g}): {o.reason}"
+    return "; ".join(f"{o.question} {show(o.points)} (grader {show(scores[o.question])}): {o.reason}"
                      for o in sorted(overrides, key=lambda o: o.question) if o.question in scores)
 
 

@@ -16,6 +16,22 @@ _FUNCTIONS = {name: getattr(sympy, name) for name in
               ("sin", "cos", "tan", "exp", "log", "sqrt", "tanh", "sinh", "cosh", "atan", "Abs")}
 
 
+def _why(expression: str, exc: Exception) -> str:
+    """What is wrong with an expression SymPy could not parse, in an instructor's words."""
+    if "\t" in expression:
+        return "it contains a tab character"
+    depth = 0
+    for char in expression:
+        depth += {"(": 1, "[": 1, ")": -1, "]": -1}.get(char, 0)
+        if depth < 0:
+            return "a closing bracket without its opening one"
+    if depth > 0:
+        return "a bracket that is never closed"
+    if isinstance(exc, SyntaxError):
+        return "not a valid Python expression (write powers as **, products with *)"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
 @functools.lru_cache(maxsize=64)
 def parse(expression: str, variables: tuple[str, ...]) -> sympy.Expr:
     """Parse an instructor's expression over ``variables``; unknown names are a ValueError."""
@@ -27,7 +43,7 @@ def parse(expression: str, variables: tuple[str, ...]) -> sympy.Expr:
                                        "Symbol": sympy.Symbol},
                           transformations=standard_transformations, evaluate=True)
     except Exception as exc:  # SymPy raises many kinds; all mean "cannot parse"
-        raise ValueError(f"cannot parse expression {expression!r}: {exc}") from None
+        raise ValueError(f"cannot parse expression {expression!r}: {_why(expression, exc)}") from None
     if not isinstance(expr, sympy.Expr):
         raise ValueError(f"{expression!r} is not an expression")
     extra = {str(s) for s in expr.free_symbols} - set(variables)

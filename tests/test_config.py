@@ -100,3 +100,49 @@ def test_unknown_assignment_suggests_the_nearest(tmp_path):
     with pytest.raises(ConfigError, match="no assignment 'dmeo'") as info:
         config.get("dmeo")
     assert info.value.suggestion == "demo"
+
+
+def test_a_question_is_named_by_its_id_in_key_paths(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, GOOD.replace("        points: 2", "        points: -1")))
+    assert info.value.key == "assignments.demo.questions[q1].points"
+    assert "[0]" not in str(info.value)
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("    notebook: demo.ipynb", "    notebook: demo.ipynb\n\tlimits: {}", "a tab character: indent with spaces only"),
+    ("variables: [x, y]", "variables: [x, y", "a '[' that is never closed"),
+    ('expression: "x**2 + sin(y)"', 'expression: "x**2 + sin(y"', "a bracket that is never closed"),
+    ('expression: "x**2 + sin(y)"', 'expression: "x**2 +* sin(y)"', "not a valid Python expression"),
+])
+def test_parser_messages_are_in_an_instructors_words(tmp_path, old, new, message):
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, GOOD.replace(old, new)))
+    assert message in str(info.value)
+    assert "\\t" not in str(info.value) and "TokenError" not in str(info.value)
+
+
+@pytest.mark.parametrize("key", ["exercise", "solution"])
+def test_a_misspelt_notebook_path_is_an_error_naming_the_key(tmp_path, key):
+    (tmp_path / "exercises").mkdir()
+    (tmp_path / "exercises" / "demo.ipynb").write_text("{}")
+    good = GOOD.replace("    notebook: demo.ipynb", "    notebook: demo.ipynb\n    exercise: exercises/demo.ipynb")
+    assert load_config(write(tmp_path, good)).get("demo").exercise == tmp_path / "exercises" / "demo.ipynb"
+    text = good.replace("exercise: exercises/demo.ipynb", f"{key}: exercise/demo.ipynb")
+    with pytest.raises(ConfigError, match=f"assignments.demo.{key}: no such file") as info:
+        load_config(write(tmp_path, text))
+    assert info.value.line == 5
+
+
+def test_check_config_and_run_refuse_a_misspelt_exercise(tmp_path, capsys):
+    from grader.cli import main
+
+    text = (ROOT / "assignments.yml").read_text().replace("exercise: exercises/mlp.ipynb",
+                                                          "exercise: exercises/mlpp.ipynb")
+    (tmp_path / "assignments.yml").write_text(text)
+    for folder in ("exercises", "solutions"):
+        (tmp_path / folder).symlink_to(ROOT / folder)
+    for argv in (["check-config", "--config", str(tmp_path / "assignments.yml")],
+                 ["run", "--assignment", "mlp", "--config", str(tmp_path / "assignments.yml")]):
+        assert main(argv) == 2
+        assert "assignments.mlp.exercise: no such file" in capsys.readouterr().err

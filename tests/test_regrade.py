@@ -115,8 +115,14 @@ def test_regrade_override_and_export(tmp_path, small_config, kernel_tmp, monkeyp
     assert (row["q1_gradf"], row["total"]) == ("3", "10")
     assert row["overrides"] == "q1_gradf 3 (grader 0.8): sign slip only"
     feedback = (out / "submissions/102/feedback.md").read_text()
-    assert "**Score: 10 / 10**" in feedback and "the grader gave 0.8): sign slip only" in feedback
-    assert json.loads((out / "submissions/102/results.json").read_text())["score"] == 10
+    assert "**Score: 10 / 10**" in feedback and ("## q1_gradf: Analytic gradient of f (3 / 3, set by "
+                                                 "the instructor)") in feedback
+    assert "- **Your score 3 of 3 (set by the instructor: sign slip only); the grader gave 0.8**" in feedback
+    assert "/ 0)" not in feedback  # no part worth nothing
+    gradescope = json.loads((out / "submissions/102/results.json").read_text())
+    assert gradescope["score"] == 10 and min(t["max_score"] for t in gradescope["tests"]) > 0
+    q1 = [t for t in gradescope["tests"] if t["name"].startswith("q1_gradf")]
+    assert [(t["score"], t["max_score"]) for t in q1] == [(3, 3)] and "sign slip only" in q1[0]["output"]
     assert json.loads((out / "submissions/102/result.json").read_text())["result"]["score"] == 7.8
 
     # Regrading one student (the file itself, --force) keeps every row and the override.
@@ -157,15 +163,24 @@ def test_regrade_override_and_export(tmp_path, small_config, kernel_tmp, monkeyp
     # Any other LMS: a roster joined by id.
     roster = tmp_path / "roster.csv"
     roster.write_text("id,name,email\n101,Alice Smith,alice@uni.edu\n104,Dan Diaz,dan@uni.edu\n")
-    code, stdout, _ = cli(["export", "roster", str(out), "--roster", str(roster), "-o",
-                           str(tmp_path / "named.csv")])
+    code, stdout, stderr = cli(["export", "roster", str(out), "--roster", str(roster), "-o",
+                                str(tmp_path / "named.csv")])
     assert code == 0
     with (tmp_path / "named.csv").open(newline="", encoding="utf-8") as fh:
         named = list(csv.DictReader(fh))
     assert [(r["id"], r["name"], r["email"], r["total"], r["status"]) for r in named] == [
         ("101", "Alice Smith", "alice@uni.edu", "10", "graded"),
         ("104", "Dan Diaz", "dan@uni.edu", "", "no submission")]
-    assert "graded but not in the roster: 102; 103" in stdout
+    assert ("WARNING: 2 graded students not in the roster, so their scores are NOT in "
+            f"{tmp_path / 'named.csv'}: 102; 103") in stderr
+
+    # A list that matches no graded student at all is an error, and nothing is written.
+    stranger = tmp_path / "other_class.csv"
+    stranger.write_text("id,name\n555,Someone Else\n")
+    code, _, stderr = cli(["export", "roster", str(out), "--roster", str(stranger), "-o",
+                           str(tmp_path / "none.csv")])
+    assert code == 2 and "none of the 3 graded students" in stderr and "Nothing was written" in stderr
+    assert not (tmp_path / "none.csv").exists()
 
 
 # ------------------------------------------------------------------ a CLI that fails clearly

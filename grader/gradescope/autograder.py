@@ -153,7 +153,7 @@ def run(root: Path | None = None, *, kernel_user: str | None = None, assignment_
     _prepare_results(results.parent)
     try:
         lock(root / "source")
-        config = load_config(root / "source" / "assignments.yml")
+        config = load_config(root / "source" / "assignments.yml", notebooks=False)
         assignment = config.get(assignment_id)
         print(f"grader {__version__}: assignment {assignment.id}", file=log)
         result = _grade(root, config, assignment, kernel_user, seed, start, log)

@@ -1,20 +1,16 @@
 """``grader build gradescope``: a reproducible ``autograder.zip`` in Gradescope's layout.
 
 The zip's root holds ``setup.sh`` and ``run_autograder`` (Gradescope's required names), a wheel of
-this grader built from its source checkout, and an ``assignments.yml`` holding only the chosen
-assignment (references are computed from it at grading time; no solution is shipped). Same inputs,
+this grader (:mod:`grader.wheel`: from the source checkout, or the installed wheel packed again),
+and an ``assignments.yml`` holding only the chosen assignment (references are computed from it at
+grading time; no solution is shipped). Same inputs,
 same bytes: entries are sorted, every timestamp is 1980-01-01, permissions are fixed, and the wheel
 itself is re-packed the same way.
 """
 
 from __future__ import annotations
 
-import io
 import json
-import os
-import shutil
-import subprocess
-import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -24,10 +20,8 @@ from pathlib import Path
 import yaml
 
 from ..config import Config, load_config
-from ..errors import GraderError
+from ..wheel import build_wheel, write_atomic, write_zip
 
-ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
-_SOURCE_FILES = ("pyproject.toml", "setup.cfg", "setup.py", "MANIFEST.in", "README.md", "LICENSE")
 _DROPPED_KEYS = ("exercise", "solution")  # instructor-side paths: not needed, not shipped
 
 
@@ -39,68 +33,6 @@ class BuildReport:
     size: int
     entries: tuple[str, ...]
     assignment: str
-
-
-def project_root() -> Path:
-    """The source checkout this grader was imported from (where ``pyproject.toml`` is)."""
-    root = Path(__file__).resolve().parents[2]
-    if not (root / "pyproject.toml").is_file() or not (root / "grader" / "__init__.py").is_file():
-        raise GraderError(f"building the autograder needs the grader's source checkout (with "
-                          f"pyproject.toml); this grader was imported from {root}")
-    return root
-
-
-def _entry(name: str, mode: int) -> zipfile.ZipInfo:
-    info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
-    info.create_system = 3  # Unix, so that the permission bits below are honoured
-    info.external_attr = (0o100000 | mode) << 16
-    return info
-
-
-def write_zip(files: dict[str, tuple[bytes, int]], compress: dict[str, int] | None = None) -> bytes:
-    """A deterministic zip: sorted names, fixed dates, the given modes; deflated unless told."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as zf:
-        for name in sorted(files):
-            data, mode = files[name]
-            kind = (compress or {}).get(name, zipfile.ZIP_DEFLATED)
-            zf.writestr(_entry(name, mode), data, compress_type=kind, compresslevel=9 if kind else None)
-    return buffer.getvalue()
-
-
-def normalize_zip(data: bytes) -> bytes:
-    """Re-pack a zip (e.g. a wheel) deterministically; file contents and names are untouched."""
-    with zipfile.ZipFile(io.BytesIO(data)) as zf:
-        files = {i.filename: (zf.read(i), 0o644) for i in zf.infolist() if not i.is_dir()}
-    return write_zip(files)
-
-
-def _copy_source(project: Path, dest: Path) -> None:
-    """The files a wheel is built from, and nothing else (no caches, no egg-info, no tests)."""
-    dest.mkdir()
-    for name in _SOURCE_FILES:
-        if (project / name).is_file():
-            shutil.copy2(project / name, dest / name)
-    shutil.copytree(project / "grader", dest / "grader",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", ".*",
-                                                  "assignments.yml"))  # the zip ships its own
-
-
-def build_wheel(project: Path) -> tuple[str, bytes]:
-    """Build this grader's wheel with pip (PEP 517) from a clean copy; returns (file name, bytes)."""
-    with tempfile.TemporaryDirectory(prefix="grader-wheel-") as tmp:
-        src, out = Path(tmp) / "src", Path(tmp) / "out"
-        _copy_source(project, src)
-        env = dict(os.environ, SOURCE_DATE_EPOCH="315532800", PIP_NO_INPUT="1",
-                   PYTHONDONTWRITEBYTECODE="1")
-        proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet",
-                               "--disable-pip-version-check", "--wheel-dir", str(out), str(src)],
-                              capture_output=True, text=True, env=env, cwd=tmp)
-        wheels = sorted(out.glob("*.whl")) if out.is_dir() else []
-        if proc.returncode != 0 or len(wheels) != 1:
-            raise GraderError(f"building the grader's wheel failed (pip exit {proc.returncode}): "
-                              f"{(proc.stderr or proc.stdout).strip()[-2000:]}")
-        return wheels[0].name, normalize_zip(wheels[0].read_bytes())
 
 
 def assignment_yaml(config: Config, assignment_id: str) -> str:
@@ -127,9 +59,9 @@ def _template(name: str) -> bytes:
 def build_gradescope_zip(config_path: Path, output: Path, assignment_id: str | None = None,
                          project: Path | None = None) -> BuildReport:
     """Write ``output``: Gradescope's autograder zip for one assignment of ``config_path``."""
-    config = load_config(config_path)
+    config = load_config(config_path, notebooks=False)  # the zip ships none
     assignment = config.get(assignment_id)
-    wheel_name, wheel = build_wheel(project or project_root())
+    wheel_name, wheel = build_wheel(project, config=False)  # the zip ships its own config
     files = {
         "setup.sh": (_template("setup.sh"), 0o755),
         "run_autograder": (_template("run_autograder"), 0o755),
@@ -137,15 +69,5 @@ def build_gradescope_zip(config_path: Path, output: Path, assignment_id: str | N
         wheel_name: (wheel, 0o644),
     }
     data = write_zip(files, compress={wheel_name: zipfile.ZIP_STORED})
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, output)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(Path(output), data)
     return BuildReport(output, len(data), tuple(sorted(files)), assignment.id)

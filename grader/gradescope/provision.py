@@ -35,7 +35,7 @@ def _as_user(identity: Identity, code: str, *args: str) -> subprocess.CompletedP
 
 def provision(source: Path, kernel_user: str | None = None) -> list[str]:
     """Check the shipped config, lock ``source``, find the isolation in force; returns what was done."""
-    config = load_config(source / "assignments.yml")
+    config = load_config(source / "assignments.yml", notebooks=False)
     assignment = config.get(None)
     done = [f"assignment {assignment.id!r}: {len(assignment.questions)} questions, "
             f"{assignment.max_score:g} points"]

@@ -14,7 +14,10 @@ from __future__ import annotations
 import copy
 import inspect
 import json
+import os
 import re
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -101,35 +104,75 @@ def with_checks(nb: Any, assignment: Assignment, tests: dict[str, dict[str, Any]
     return nb
 
 
-def export_assignment(config: Config, assignment: Assignment, out: Path) -> list[Path]:
-    """Write ``out/<id>/student`` and ``out/<id>/instructor``; the files written."""
-    tests = {s.question.id: ok_test(s) for s in specs(assignment)}
-    root = config.path.parent
-    written = []
-    name = Path(assignment.notebook).name
-    for role, source in (("student", assignment.exercise), ("instructor", assignment.solution)):
-        if source is None:
-            raise UsageError(f"assignment {assignment.id} has no {('exercise', 'solution')[role == 'instructor']} "
-                             f"notebook in {config.path.name}")
-        folder = out / assignment.id / role
-        (folder / "tests").mkdir(parents=True, exist_ok=True)
-        nb = with_checks(nbformat.read(str(root / source), as_version=4), assignment, tests)
-        nbformat.write(nb, str(folder / name))
-        written.append(folder / name)
-        for qid, test in tests.items():
-            path = folder / "tests" / f"{qid}.py"
-            path.write_text(test_file(test), encoding="utf-8")
-            written.append(path)
+def _write_folder(folder: Path, nb: Any, name: str, tests: dict[str, dict[str, Any]]) -> list[str]:
+    """The notebook and its tests/ in ``folder``; the names written, relative to it."""
+    (folder / "tests").mkdir(parents=True)
+    nbformat.write(nb, str(folder / name))
+    written = [name]
+    for qid, test in tests.items():
+        (folder / "tests" / f"{qid}.py").write_text(test_file(test), encoding="utf-8")
+        written.append(f"tests/{qid}.py")
     return written
+
+
+def _replace(staged: Path, target: Path) -> None:
+    """``target`` becomes ``staged`` (a folder beside it): renamed in whole, the old one removed."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.replace(target, old)
+    os.replace(staged, target)
+    if old is not None:
+        shutil.rmtree(old)
+
+
+def export_assignment(config: Config, assignment: Assignment, out: Path) -> tuple[list[Path], list[str]]:
+    """Write ``out/<id>/student`` and, where the config's solution exists, ``out/<id>/instructor``;
+    the files written and notes. Everything is written into a folder beside ``out/<id>`` first and
+    renamed into place when complete: an error leaves ``out`` as it was."""
+    tests = {s.question.id: ok_test(s) for s in specs(assignment)}
+    name = Path(assignment.notebook).name
+    if assignment.exercise is None:
+        raise UsageError(f"assignment {assignment.id} has no exercise notebook in {config.path}: "
+                         f"add `exercise: PATH` (relative to that file's folder)")
+    notes = []
+    roles = [("student", assignment.exercise)]
+    if assignment.solution is not None:
+        roles.append(("instructor", assignment.solution))
+    else:
+        notes.append(f"{assignment.id}: no instructor copy: {config.path} names no solution notebook "
+                     f"that exists (the installed package carries none); pass --config with the "
+                     f"course checkout's assignments.yml to write it")
+    out.mkdir(parents=True, exist_ok=True)
+    staged = Path(tempfile.mkdtemp(prefix=f".{assignment.id}.", dir=out))
+    try:
+        written = []
+        for role, source in roles:
+            nb = with_checks(nbformat.read(str(source), as_version=4), assignment, tests)
+            written += [out / assignment.id / role / f
+                        for f in _write_folder(staged / role, nb, name, tests)]
+        os.chmod(staged, 0o755)
+        _replace(staged, out / assignment.id)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    return written, notes
 
 
 def export_otter(config: Config, assignment_id: str | None, out: Path) -> list[Path]:
     """Every assignment (or the one named) exported for otter under ``out``."""
+    return _export(config, assignment_id, out)[0]
+
+
+def _export(config: Config, assignment_id: str | None, out: Path) -> tuple[list[Path], list[str]]:
     chosen = [config.get(assignment_id)] if assignment_id else list(config.assignments.values())
     written: list[Path] = []
+    notes: list[str] = []
     for assignment in chosen:
-        written += export_assignment(config, assignment, out)
-    return written
+        files, more = export_assignment(config, assignment, out)
+        written += files
+        notes += more
+    return written, notes
 
 
 def command(config_path: Path, assignment_id: str | None, out: Path) -> int:
@@ -140,10 +183,14 @@ def command(config_path: Path, assignment_id: str | None, out: Path) -> int:
     if assignment_id is not None and assignment_id not in config.assignments:
         raise UsageError(f"--assignment: no assignment {assignment_id!r} in {config.path.name} "
                          f"({', '.join(config.assignments)})")
-    written = export_otter(config, assignment_id, out)
+    written, notes = _export(config, assignment_id, out)
     for assignment in ([config.get(assignment_id)] if assignment_id else config.assignments.values()):
         checks = [s.question.id for s in specs(assignment)]
+        instructor = out / assignment.id / "instructor"
         print(f"{assignment.id}: hand out {out / assignment.id / 'student'}/ (notebook and tests/); "
-              f"instructor copy in {out / assignment.id / 'instructor'}/; checks: {', '.join(checks)}")
+              + (f"instructor copy in {instructor}/; " if instructor.is_dir() else "")
+              + f"checks: {', '.join(checks)}")
+    for note in notes:
+        print(f"note: {note}")
     print(f"wrote {len(written)} files")
     return 0

@@ -19,8 +19,9 @@ from urllib.parse import quote
 from .. import __version__
 from ..overrides import PART, Override, apply_overrides
 from ..results import Status, SubmissionResult
+from ..results import points as number  # two decimals, as the terminal and the feedback
 from .failures import failure_kinds
-from .gradebook import NOT_GRADED, number
+from .gradebook import NOT_GRADED
 from .svg import Spread, bar_chart, box_strip, share_bar
 from .webpage import page
 
@@ -89,7 +90,7 @@ def _counted(values: Sequence[str]) -> str:
     counts = Counter(values)
     if len(counts) == 1:
         return _e(next(iter(counts)))
-    return "<br>".join(f"{_e(v)} ({n} submissions)" for v, n in counts.most_common())
+    return "<br>".join(f"{_e(v)} ({n} submission{'' if n == 1 else 's'})" for v, n in counts.most_common())
 
 
 def _header(entries: Sequence[Entry], pending: Sequence[tuple[str, str]],
@@ -103,7 +104,8 @@ def _header(entries: Sequence[Entry], pending: Sequence[tuple[str, str]],
                 f" (results graded by {_counted([r.grader_version for r in results])})"
                 if {r.grader_version for r in results} - {__version__} else "")),
             ("Config digest (sha256)", _counted(digests) if results else "—"),
-            ("Isolation", _counted([r.isolation or "not recorded" for r in results]) if results else "—"),
+            ("Isolation", _counted([r.isolation for r in results if r.isolation])  # rejected: no kernel
+             if any(r.isolation for r in results) else "—"),
             ("Submissions", f"{len(entries) + len(pending)}: <b>{status['graded']}</b> graded, "
                             f"<b>{status['rejected']}</b> rejected, <b>{status['grader_error']}</b> "
                             f"grader errors, <b>{len(pending)}</b> not graded yet")]
@@ -146,9 +148,11 @@ def _totals(scored: Sequence[Entry], top: float) -> str:
     out += [_stats_line(spread, len(totals)),
             bar_chart(labels, counts, f"Histogram of total scores, out of {number(top)}"),
             box_strip(spread, "Total scores: quartiles, median (thick line), mean (diamond)")]
-    lowest = sorted(scored, key=lambda e: (e.final.score, e.id))[:5]
-    out.append('<p class="note">Lowest totals: ' + ", ".join(
-        f"{_link(e.id)} ({number(e.final.score)})" for e in lowest) + "</p></section>")
+    lowest = [e for e in sorted(scored, key=lambda e: (e.final.score, e.id))
+              if e.final.score < top - 1e-9][:5]
+    out.append('<p class="note">Lowest totals: ' + (", ".join(
+        f"{_link(e.id)} ({number(e.final.score)})" for e in lowest) or "none below full marks")
+        + "</p></section>")
     return "\n".join(out)
 
 
@@ -223,7 +227,9 @@ def _students(entries: Sequence[Entry], pending: Sequence[tuple[str, str]],
         for qid in questions:
             q = next((q for q in final.questions if q.id == qid), None) if final else None
             own = e.grader_score(qid) if e else None
-            mark = f' <span class="ovr">✎ grader {number(own)}</span>' if own is not None else ""
+            why = next((o.reason for o in e.overrides if o.question == qid), "") if e else ""
+            mark = (f' <span class="ovr">✎ grader {number(own)}</span><br><span class="note">{_e(why)}</span>'
+                    if own is not None else "")
             cells.append(f'<td class="num">{number(q.score) if q else ""}{mark}</td>')
         total = number(final.score) if final else ""
         status = final.status if final else NOT_GRADED

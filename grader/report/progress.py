@@ -60,7 +60,7 @@ class Progress:
         rate = self.finished / elapsed if elapsed > 0 else 0.0
         left = self.total - self.finished
         eta = self.eta()
-        return (f"{self.finished}/{self.total}  done {self.done}  failed {self.failed}  "
+        return (f"{self.finished}/{self.total}  graded {self.done}  not gradable {self.failed}  "
                 f"remaining {left}  {rate:.2f}/s  elapsed {_clock(elapsed)}  "
                 f"ETA {'--:--:--' if eta is None else _clock(eta)}")
 

@@ -82,6 +82,11 @@ def box_strip(s: Spread, title: str, *, width: int = 560, height: int = 66) -> s
         f'<path d="M{at(s.mean)} {y - 5} l5 5 l-5 5 l-5 -5 z" fill="#fff" stroke="#000"/>',
     ]
     rows = ([("min", s.low), ("median", s.median), ("max", s.high)], [("Q1", s.q1), ("Q3", s.q3)])
+    if s.high - s.low < 1e-9:  # every score the same: one label, not six on top of each other
+        (x,) = _spread_out([float(at(s.low))], [f"every score {round(s.low, 2):g}"], width)
+        body.append(f'<text x="{_num(x)}" y="{y + 24}" text-anchor="middle" font-size="11">'
+                    f"every score {round(s.low, 2):g}</text>")
+        return _svg(width, height, title, body)
     for y_text, marks in zip((y + 24, y + 38), rows):
         labels = [f"{name} {round(value, 2):g}" for name, value in marks]
         body += [f'<text x="{_num(x)}" y="{y_text}" text-anchor="middle" font-size="11">'

@@ -12,7 +12,7 @@ from html import escape
 from markdown_it import MarkdownIt
 
 from ..results import SubmissionResult
-from .feedback import feedback_markdown
+from .feedback import submitted_name, feedback_markdown
 
 CSS = """
 :root { color-scheme: light; }
@@ -71,11 +71,10 @@ def markdown_html(text: str) -> str:
 
 
 def feedback_html(result: SubmissionResult) -> str:
-    """``feedback.md`` of ``result`` (overrides already applied) as a page of its own."""
-    nav = ('<p class="note"><a href="../../report.html">class report</a> · '
-           '<a href="feedback.md">feedback.md</a></p>')
-    return page(f"{result.assignment}: {result.submission}",
-                nav + markdown_html(feedback_markdown(result)))
+    """``feedback.md`` of ``result`` (overrides already applied) as a page of its own: the student's
+    alone (the class report links to it, never the other way round)."""
+    return page(f"{result.assignment}: {submitted_name(result.submission)}",
+                markdown_html(feedback_markdown(result)))
 
 
 __all__ = ["CSS", "feedback_html", "markdown_html", "page"]
