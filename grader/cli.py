@@ -26,7 +26,7 @@ from .otterbridge.zips import is_submission_zip, notebook_file
 from .report.gradescope import gradescope_results
 from .report.summary import batch_summary
 from .report.table import grid, result_table
-from .results import SubmissionResult, write_json_atomic
+from .results import SubmissionResult, printable_text, write_json_atomic
 from .submission import find_notebooks, printable_name
 from .sandbox import Level, Policy, check_python_access, detect
 from .sandbox.denylist import protected_paths
@@ -347,7 +347,7 @@ def _batch(args: argparse.Namespace, config: Config) -> int:
     extra = [p for p in (args.out, *args.paths) if p.resolve() not in (tmp, *tmp.parents)]
     options = GradeOptions(seed=args.seed, policy=policy.with_hide(protected_paths(config, *extra)))
     for warning in warnings:
-        print(f"grader: note: {warning}", file=sys.stderr)
+        print(printable_text(f"grader: note: {warning}"), file=sys.stderr)
     report = run_batch(jobs, options=options, config_digest=config.digest, out=args.out,
                        workers=args.jobs, force=args.force)
     print(batch_summary([(o.job.source.id, o.result) for o in report.outcomes]))
@@ -360,7 +360,7 @@ def _batch(args: argparse.Namespace, config: Config) -> int:
 def _exit_code(results: Sequence[SubmissionResult], interrupted: bool = False) -> int:
     failed = [r for r in results if r.internal_error]
     for r in failed:
-        print(f"grader error on {r.submission}:\n{r.internal_error}", file=sys.stderr)
+        print(printable_text(f"grader error on {r.submission}:\n{r.internal_error}"), file=sys.stderr)
     if interrupted:
         print("grader: interrupted; run the same command again to finish", file=sys.stderr)
         return 130
@@ -405,7 +405,7 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(f"no notebooks in {', '.join(map(str, args.paths))}" if args.paths else
                          f"no bundled examples for {args.assignment or 'any assignment'} in {config.path.parent}")
     for reason in refused:
-        print(f"grader: note: not graded: {reason}", file=sys.stderr)
+        print(printable_text(f"grader: note: not graded: {reason}"), file=sys.stderr)
     if args.results and len(paths) != 1:
         raise UsageError(f"--results writes one submission's results; {len(paths)} notebooks were given")
     policy = _policy(args, batch=False)

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from .. import __version__
 from ..overrides import PART, Override, apply_overrides
-from ..results import Status, SubmissionResult
+from ..results import Status, SubmissionResult, printable_text
 from .failures import failure_kinds
 from .gradebook import NOT_GRADED, number
 from .svg import Spread, bar_chart, box_strip, share_bar
@@ -50,7 +50,7 @@ class Entry:
 
 
 def _e(text: object) -> str:
-    return escape(str(text), quote=True)
+    return escape(printable_text(str(text)), quote=True)
 
 
 def _stat(x: float) -> str:
