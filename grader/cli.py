@@ -31,7 +31,7 @@ from .submission import find_notebooks, printable_name
 from .sandbox import Level, Policy, check_python_access, detect
 from .sandbox.denylist import protected_paths
 from .sandbox.identity import named_identity, stranger
-from .store import rebuild_report
+from .store import Store, rebuild_report
 
 EXIT_OK = 0
 EXIT_NO_KERNEL = 3
@@ -106,10 +106,12 @@ _EXIT_RUN = """exit codes:
   2    bad arguments or config: nothing was graded and nothing created
   3    no kernel could be started for any submission that needed one (each result says so)
   4    the grader failed on some submission: its result says so; run again to regrade it
+       (or a stored result in OUT is damaged: named on stderr, `damaged_result` in grades.csv)
   130  interrupted: run the same command again to finish a batch"""
 _EXIT_OUT = """exit codes:
   0    done
-  2    bad arguments (or another grader is writing to OUT): nothing was changed"""
+  2    bad arguments (or another grader is writing to OUT): nothing was changed
+  4    (report) a stored result is damaged: named on stderr, `damaged_result` in grades.csv"""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -354,7 +356,20 @@ def _batch(args: argparse.Namespace, config: Config) -> int:
     stored = len(list((args.out / "submissions").glob("*/result.json")))
     print(f"\nresults: {args.out / 'submissions'}/<id>/  gradebook: {args.out / 'grades.csv'} "
           f"({stored} students)  class report: {args.out / 'report.html'}")
-    return _exit_code([o.result for o in report.outcomes], report.interrupted)
+    damaged = _say_damaged(args.out)
+    code = _exit_code([o.result for o in report.outcomes], report.interrupted)
+    return EXIT_INTERNAL if damaged and code == EXIT_OK else code
+
+
+def _say_damaged(out: Path) -> int:
+    """Name every stored result in ``out`` that cannot be read (``damaged_result`` in grades.csv)."""
+    damaged = Store(out).damaged()
+    for sid, file, why in damaged:
+        print(printable_text(f"grader: error: the stored result of {sid} ({file or 'file unknown'}), "
+                             f"{out / 'submissions' / sid / 'result.json'}, {why}: listed as "
+                             f"damaged_result in grades.csv; `grader run` on its file grades it again"),
+              file=sys.stderr)
+    return len(damaged)
 
 
 def _exit_code(results: Sequence[SubmissionResult], interrupted: bool = False) -> int:
@@ -502,7 +517,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _build(args)
         if args.command == "report":
             print(f"wrote {rebuild_report(args.out)}")
-            return EXIT_OK
+            return EXIT_INTERNAL if _say_damaged(args.out) else EXIT_OK
         if args.command == "sandbox-check":
             return _sandbox_check(args)
         if args.command == "check-config":
