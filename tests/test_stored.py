@@ -1,10 +1,14 @@
-"""What ``OUT`` holds, damaged: a stored result that cannot be read is named, kept in ``grades.csv``
-(status ``damaged_result``) and graded again by the next ``grader run`` on its file; never dropped."""
+"""Nothing dropped from ``grades.csv``: a stored result in ``OUT`` that cannot be read is named, kept
+(status ``damaged_result``) and graded again by the next ``grader run`` on its file; every member
+of a class zip that is not graded (a path leaving the archive, a link, not a notebook, a second
+file of the same student) has a row of its own, rejected, saying why."""
 
 from __future__ import annotations
 
 import csv
 import json
+import stat
+import zipfile
 from pathlib import Path
 
 from notebooks import write, write_small_config
@@ -52,3 +56,41 @@ def test_a_damaged_stored_result_is_reported_listed_and_graded_again(tmp_path):
     assert (rows["201"]["status"], rows["201"]["total"]) == ("graded", "0")
     assert rows["202"]["status"] == "damaged_result"
     assert json.loads(alice.read_text())["result"]["assignment"] == "micrograd"
+
+
+def test_every_zip_member_not_graded_gets_a_rejected_row_saying_why(tmp_path):
+    config = write_small_config(tmp_path / "config")
+    notebook = write(tmp_path / "nb.ipynb", ["x = 1"]).read_bytes()
+    archive = tmp_path / "class.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr(zipfile.ZipInfo("alice_201_1_micrograd_exercises.ipynb", (2026, 3, 1, 9, 0, 0)), notebook)
+        zf.writestr(zipfile.ZipInfo("alice_201_2_micrograd_exercises.ipynb", (2026, 3, 2, 9, 0, 0)), notebook)
+        zf.writestr("../evil_106_906_micrograd_exercises.ipynb", notebook)
+        zf.writestr("/abs/carol_107_907_micrograd_exercises.ipynb", notebook)
+        link = zipfile.ZipInfo("dave_108_908_micrograd_exercises.ipynb")
+        link.external_attr = (stat.S_IFLNK | 0o777) << 16
+        zf.writestr(link, "/etc/shadow")
+        zf.writestr("erin_109_909_notes.txt", "I ran out of time")
+    out = tmp_path / "out"
+
+    code, stdout, err = cli(["run", str(archive), "--out", str(out), "--config", str(config),
+                             "--assignment", "micrograd", "--seed", "3"])
+
+    assert code == 0, err
+    rows = _rows(out)
+    assert {sid: r["status"] for sid, r in rows.items()} == {
+        "201": "graded", "201~2": "rejected", "106": "rejected", "abs": "rejected",
+        "108": "rejected", "109": "rejected"}
+    assert rows["201"]["file"] == "class.zip:alice_201_2_micrograd_exercises.ipynb"  # the newer
+    errors = {sid: json.loads((out / "submissions" / sid / "result.json").read_text())["result"]["error"]
+              for sid in rows if sid != "201"}
+    assert errors["201~2"] == ("class.zip:alice_201_1_micrograd_exercises.ipynb is another submission "
+                               "of student 201: class.zip:alice_201_2_micrograd_exercises.ipynb is "
+                               "graded instead (of several, a readable notebook named like the "
+                               "assignment, then the newest)")
+    assert errors["106"] == ("class.zip:../evil_106_906_micrograd_exercises.ipynb has a path outside "
+                             "the archive's folder (../ or absolute): not read")
+    assert errors["abs"].startswith("class.zip:/abs/carol_107_907_micrograd_exercises.ipynb has a path outside")
+    assert errors["108"].endswith("is a symbolic link; links are not followed")
+    assert errors["109"].endswith("is not a notebook (.ipynb): there is nothing to grade; submit the .ipynb file")
+    assert not (tmp_path / "evil_106_906_micrograd_exercises.ipynb").exists()
