@@ -190,3 +190,50 @@ def sandbox_env(base: dict[str, str]) -> dict[str, str]:
     """The kernel's environment inside the sandbox (paths are the sandbox's own)."""
     return {**base, "HOME": HOME, "TMPDIR": "/tmp", "IPYTHONDIR": "/tmp/.ipython",
             "MPLCONFIGDIR": "/tmp/.matplotlib", "USER": "student", "LOGNAME": "student"}
+
+
+@functools.lru_cache(maxsize=1)
+def landlock_abi() -> int:
+    """The Landlock ABI version this Linux kernel offers (0: none): the file system allow-list for
+    kernels where no namespace can be had (the ``user`` level)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        version = libc.syscall(444, None, 0, 1)  # landlock_create_ruleset(NULL, 0, VERSION)
+    except (OSError, AttributeError):
+        return 0
+    return max(0, int(version))
+
+
+def _allowed_beneath(top: str, hidden: Sequence[str], depth: int = 12) -> list[str]:
+    """``top``, or (when a hidden path is inside it) everything in it but the hidden paths.
+    Compared by real path: Landlock allows what a path resolves to (a venv's ``lib64`` link)."""
+    real = os.path.realpath(top)
+    if real in hidden:
+        return []
+    if not any(h.startswith(real.rstrip("/") + "/") for h in hidden) or not os.path.isdir(real):
+        return [top]
+    if depth == 0:
+        return []  # a loop of links: leave it out rather than allow a hidden path
+    found: list[str] = []
+    for name in sorted(_listdir(top)):
+        found += _allowed_beneath(os.path.join(top, name), hidden, depth - 1)
+    return found + [f"list:{top}"]  # its names may be listed (imports need that), not read below
+
+
+def landlock_rules(writable: Sequence[str]) -> list[list[str]]:
+    """What a kernel may open at the ``user`` level, as ``[path, "ro" | "rw" | "list"]``: the system and its
+    Python read-only as in the sandbox (the grader's own installation left out), ``/proc`` and
+    ``/sys`` read-only, ``/dev`` (``/dev/null``, ``/dev/shm``), and its own ``writable`` folders.
+    Everything else -- other users' files, other grading runs' submissions, the course's files,
+    the shared ``/tmp`` -- cannot be opened, whatever its permissions."""
+    rules = [[p, "ro"] for p in (*_SYSTEM, *_ETC, "/etc/passwd", "/etc/group", "/etc/hosts",
+                                 "/etc/resolv.conf", "/proc", "/sys") if os.path.lexists(p)]
+    rules.append(["/dev", "rw"])
+    hidden = [os.path.realpath(p) for p in grader_files()]
+    for top in _minimal(python_paths()):
+        rules += [[p[5:], "list"] if p.startswith("list:") else [p, "ro"]
+                  for p in _allowed_beneath(top, hidden)]
+    rules += [[p, "rw"] for p in writable]
+    return rules
