@@ -32,6 +32,12 @@ def _render(renderables: Sequence[object]) -> str:
     return buffer.getvalue().rstrip("\n")
 
 
+def _notes(result: SubmissionResult, shown: int = 6) -> list[str]:
+    """The first notes, and how many more there are (never left out silently)."""
+    more = len(result.notes) - shown
+    return [*result.notes[:shown], *([f"… and {more} more in the result file"] if more > 0 else [])]
+
+
 def _rich_result(result: SubmissionResult) -> str:
     from rich.table import Table
     from rich.text import Text
@@ -52,7 +58,7 @@ def _rich_result(result: SubmissionResult) -> str:
         table.add_row(Text(q.id), f"{points(q.score)} / {points(q.max_score)}",
                       Text(q.status.value, style=colour.get(q.status.value, "")),
                       Text(printable_text(q.message)))
-    tail = [Text(printable_text(f"note: {note}")) for note in result.notes[:6]]
+    tail = [Text(printable_text(f"note: {note}")) for note in _notes(result)]
     if result.isolation:
         tail.append(Text(printable_text(f"isolation: {result.isolation}"), style="dim"))
     # Every piece is sanitised and given as Text (never markup): the colour codes are rich's own.
@@ -107,7 +113,7 @@ def result_table(result: SubmissionResult, stream: TextIO | None = None) -> str:
             wrapped += textwrap.wrap(line, msg_width, subsequent_indent="  ") or [""]
         lines.append(first + (wrapped[0] if wrapped else ""))
         lines += [" " * len(first) + w for w in wrapped[1:]]  # wrapped, never cut
-    for note in result.notes[:6]:
+    for note in _notes(result):
         lines += textwrap.wrap(f"note: {note}", width - 2, initial_indent="  ", subsequent_indent="    ")
     if result.isolation:
         lines += textwrap.wrap(f"isolation: {result.isolation}", width - 2, initial_indent="  ",
