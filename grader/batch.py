@@ -304,7 +304,12 @@ def run_batch(jobs: Sequence[Job], *, options: GradeOptions = GradeOptions(), co
         overrides = load_overrides(store.root) if store is not None else {}
         done: dict[int, Outcome] = {}
         todo: list[tuple[int, Job]] = []
+        damaged = []
         for index, job in enumerate(jobs):
+            why = store.damage(job.source.id) if store is not None else None
+            if why is not None:
+                damaged.append(f"note: the stored result submissions/{job.source.id}/result.json {why}: "
+                               f"{job.source.name} is graded again")
             if job.source.missing is not None:
                 result = rejected_result(job.assignment, job.source.name, job.source.missing,
                                          config_digest=config_digest)
@@ -323,6 +328,8 @@ def run_batch(jobs: Sequence[Job], *, options: GradeOptions = GradeOptions(), co
                     continue
             todo.append((index, job))
         progress = Progress(stream, len(todo), live=live)
+        for line in damaged:
+            progress.log(line)
         reused = sum(job.source.missing is None for job in (o.job for o in done.values()))
         if reused:
             progress.log(f"{reused} of {len(jobs)} submissions already graded "

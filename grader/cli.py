@@ -29,12 +29,12 @@ from .otterbridge.zips import is_submission_zip, notebook_file
 from .report.gradescope import gradescope_results
 from .report.summary import batch_summary
 from .report.table import grid, result_table
-from .results import SubmissionResult, write_json_atomic
+from .results import SubmissionResult, printable_text, write_json_atomic
 from .submission import find_notebooks, printable_name, read_notebook_file
 from .sandbox import Level, Policy, check_python_access, detect
 from .sandbox.denylist import protected_paths
 from .sandbox.identity import named_identity, stranger
-from .store import rebuild_report
+from .store import Store, rebuild_report
 
 EXIT_OK = 0
 EXIT_NO_KERNEL = 3
@@ -138,10 +138,12 @@ _EXIT_RUN = """exit codes:
   2    bad arguments or config: nothing was graded and nothing created
   3    no kernel could be started for any submission that needed one (each result says so)
   4    the grader failed on some submission: its result says so; run again to regrade it
+       (or a stored result in OUT is damaged: named on stderr, `damaged_result` in grades.csv)
   130  interrupted: run the same command again to finish a batch"""
 _EXIT_OUT = """exit codes:
   0    done
-  2    bad arguments (or another grader is writing to OUT): nothing was changed"""
+  2    bad arguments (or another grader is writing to OUT): nothing was changed
+  4    (report) a stored result is damaged: named on stderr, `damaged_result` in grades.csv"""
 _EXIT_EXPORT = """exit codes:
   0    done (students without a score are listed)
   2    bad arguments, or no graded student matches the list (wrong file or column?): nothing
@@ -421,20 +423,33 @@ def _batch(args: argparse.Namespace, config: Config) -> int:
     extra = [p for p in (args.out, *args.paths) if p.resolve() not in (tmp, *tmp.parents)]
     options = GradeOptions(seed=args.seed, policy=policy.with_hide(protected_paths(config, *extra)))
     for warning in warnings:
-        _say(f"grader: note: {warning}", err=True)
+        _say(printable_text(f"grader: note: {warning}"), err=True)
     report = run_batch(jobs, options=options, config_digest=config.digest, out=args.out,
                        workers=args.jobs, force=args.force)
     _say(batch_summary([(o.job.source.id, o.result) for o in report.outcomes], total=len(jobs)))
     stored = len(list((args.out / "submissions").glob("*/result.json")))
     _say(f"\nresults: {args.out / 'submissions'}/<id>/  gradebook: {args.out / 'grades.csv'} "
           f"({count(stored, 'student')})  class report: {args.out / 'report.html'}")
-    return _exit_code([o.result for o in report.outcomes], report.interrupted)
+    damaged = _say_damaged(args.out)
+    code = _exit_code([o.result for o in report.outcomes], report.interrupted)
+    return EXIT_INTERNAL if damaged and code == EXIT_OK else code
+
+
+def _say_damaged(out: Path) -> int:
+    """Name every stored result in ``out`` that cannot be read (``damaged_result`` in grades.csv)."""
+    damaged = Store(out).damaged()
+    for sid, file, why in damaged:
+        _say(printable_text(f"grader: error: the stored result of {sid} ({file or 'file unknown'}), "
+                            f"{out / 'submissions' / sid / 'result.json'}, {why}: listed as "
+                            f"damaged_result in grades.csv; `grader run` on its file grades it again"),
+             err=True)
+    return len(damaged)
 
 
 def _exit_code(results: Sequence[SubmissionResult], interrupted: bool = False) -> int:
     failed = [r for r in results if r.internal_error]
     for r in failed:
-        _say(f"grader error on {r.submission}:\n{r.internal_error}", err=True)
+        _say(printable_text(f"grader error on {r.submission}:\n{r.internal_error}"), err=True)
     if interrupted:
         _say("grader: interrupted; run the same command again to finish", err=True)
         return 130
@@ -505,7 +520,7 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(f"no notebooks in {', '.join(map(str, args.paths))}" if args.paths else
                          f"no bundled examples for {args.assignment or 'any assignment'} in {config.path.parent}")
     for reason in refused:
-        _say(f"grader: note: not graded: {reason}", err=True)
+        _say(printable_text(f"grader: note: not graded: {reason}"), err=True)
     if args.results and len(paths) != 1:
         raise UsageError(f"--results writes one submission's results; {len(paths)} notebooks were given")
     policy = _policy(args, batch=False)
@@ -646,7 +661,7 @@ def _main(argv: Sequence[str] | None) -> int:
             return _build(args)
         if args.command == "report":
             _say(f"wrote {rebuild_report(args.out)}")
-            return EXIT_OK
+            return EXIT_INTERNAL if _say_damaged(args.out) else EXIT_OK
         if args.command == "sandbox-check":
             return _sandbox_check(args)
         if args.command == "check-config":

@@ -26,6 +26,8 @@ _CANVAS = re.compile(r"^[^_]+(?:_late)?_(?P<id>\d+)_\d+_.+$", re.IGNORECASE)
 _MOODLE = re.compile(r"^.+?_(?P<id>\d+)_assignsubmission_", re.IGNORECASE)
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 NOT_A_NOTEBOOK = "is not a notebook (.ipynb): there is nothing to grade; submit the .ipynb file"
+OUTSIDE = "has a path outside the archive's folder (../ or absolute): not read"
+EXTRA = "~"  # ``12345~2``: the row of a second file found for student 12345, not graded
 
 
 def safe_id(text: str) -> str:
@@ -84,6 +86,7 @@ class _Entry:
     mtime: float
     source: Callable[[str, str], Source]
     refused: str | None = None   # why it is not read: "is a symbolic link; links are not followed"
+    shown: str | None = None     # the name to show when ``parts`` is not the member's own path
 
 
 def _ignored(parts: Sequence[str]) -> bool:
@@ -104,23 +107,25 @@ def _folder_entries(root: Path, limit: int) -> list[_Entry]:
     return entries
 
 
-def _zip_entries(archive: Path, limit: int, skipped: list[str]) -> list[_Entry]:
-    """The zip's members as entries; members with an unsafe path go to ``skipped``."""
+def _zip_entries(archive: Path, limit: int) -> list[_Entry]:
+    """The zip's members as entries. A member whose path leaves the archive's folder (``../``, an
+    absolute path) is never read: it is an entry refused as such, under the rest of its path, so
+    that its student still gets a row saying why."""
     entries = []
     with zipfile.ZipFile(archive) as zf:
         for info in zf.infolist():
             parts = PurePosixPath(info.filename.replace("\\", "/")).parts
-            if not info.is_dir() and (".." in parts or parts[:1] == ("/",)):  # outside the folder
-                skipped.append(printable_name(info.filename))
-                continue
+            outside = ".." in parts or parts[:1] == ("/",)
+            if outside:
+                parts = tuple(p for p in parts if p not in ("..", "/", "."))
             if info.is_dir() or not parts or _ignored(parts):
                 continue
             stamp = float("%04d%02d%02d%02d%02d%02d" % info.date_time)  # orders like a date
-            refused = (LINK if is_zip_link(info) else
+            refused = (OUTSIDE if outside else LINK if is_zip_link(info) else
                        too_large(info.file_size, limit) if info.file_size > limit else None)
             entries.append(_Entry(parts, stamp,
                                   lambda sid, name, m=info.filename: Source(sid, name, archive, m),
-                                  refused))
+                                  refused, info.filename if outside else None))
     top = {e.parts[0] for e in entries if len(e.parts) > 1}
     if len(top) == 1 and all(len(e.parts) > 1 for e in entries):
         # A zipped folder of submissions: drop the wrapping folder, unless it is one student's.
@@ -148,6 +153,10 @@ def _best(entries: Sequence[_Entry], prefer: str | None) -> _Entry:
     return max(entries, key=rank)
 
 
+def _name(entry: _Entry, label: str) -> str:
+    return printable_name(label + (entry.shown or "/".join(entry.parts)))
+
+
 def discover(roots: Iterable[Path], prefer: str | None = None,
              limit: int = MAX_BYTES) -> tuple[list[Source], list[str]]:
     """The submissions under ``roots`` (folders, zips or notebooks), one per student id, sorted.
@@ -167,10 +176,7 @@ def discover(roots: Iterable[Path], prefer: str | None = None,
             entries, label = _folder_entries(root, limit), ""
         elif root.suffix.lower() == ".zip":
             try:
-                unsafe: list[str] = []
-                entries, label = _zip_entries(root, limit, unsafe), f"{root.name}:"
-                warnings += [f"not graded: {root.name}:{m} (a path outside the archive's folder)"
-                             for m in unsafe]
+                entries, label = _zip_entries(root, limit), f"{root.name}:"
             except (OSError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
                 raise ValueError(f"{printable_name(str(root))} is not a readable zip archive "
                                  f"({exc})") from None
@@ -197,18 +203,25 @@ def discover(roots: Iterable[Path], prefer: str | None = None,
     for sid, found in candidates.items():
         best = _best([e for e, _ in found], prefer)
         label = next(lab for e, lab in found if e is best)
-        name = printable_name(label + "/".join(best.parts))
+        name = _name(best, label)
         if best.refused is not None:
             sources.append(Source(sid, name, missing=f"{name} {best.refused}"))
         elif not _is_notebook(best.parts):
             sources.append(Source(sid, name, missing=f"{name} {NOT_A_NOTEBOOK}"))
         else:
             sources.append(best.source(sid, name))
-        others = [printable_name(lab + "/".join(e.parts)) + (f" ({e.refused})" if e.refused else "")
-                  for e, lab in found if e is not best]
+        # Every other file found for this student: a row of its own, rejected, saying why.
+        others = sorted(((e, lab) for e, lab in found if e is not best), key=lambda p: _name(*p))
+        for k, (e, lab) in enumerate(others, start=2):
+            other = _name(e, lab)
+            why = (e.refused if e.refused is not None else NOT_A_NOTEBOOK if not _is_notebook(e.parts)
+                   else f"is another submission of student {sid}: {name} is graded instead (of "
+                        f"several, a readable notebook named like the assignment, then the newest)")
+            sources.append(Source(f"{sid}{EXTRA}{k}", other, missing=f"{other} {why}"))
         if others:
-            warnings.append(f"{sid}: grading {name}; also found "
-                            f"{', '.join(others[:3])}" + (" …" if len(others) > 3 else ""))
+            warnings.append(f"{sid}: grading {name}; not graded (a row each, {sid}{EXTRA}2 …): "
+                            f"{', '.join(_name(e, lab) for e, lab in others[:3])}"
+                            + (" …" if len(others) > 3 else ""))
     for sid, (name, files) in empty.items():
         if sid not in candidates:
             listed = printable_name(", ".join(files[:3])) + (" …" if len(files) > 3 else "")
@@ -217,4 +230,4 @@ def discover(roots: Iterable[Path], prefer: str | None = None,
     return sorted(sources, key=lambda s: s.id), warnings
 
 
-__all__ = ["NOT_A_NOTEBOOK", "Source", "discover", "safe_id", "student_id"]
+__all__ = ["EXTRA", "NOT_A_NOTEBOOK", "OUTSIDE", "Source", "discover", "safe_id", "student_id"]

@@ -31,6 +31,7 @@ from .sandbox import Jail, Level, Policy
 from .probes import (MIME, Observation, ObsStatus, ProbeRequest, install_code, new_nonce,
                      parse_result, probe_code)
 from .results import CellReport
+from .text import clip, shown
 
 _MAX_RESTARTS = 6
 _START_ATTEMPTS = 3
@@ -206,7 +207,7 @@ class Kernel:
             await self.client.async_start_new_kernel_client()
             self._watch(self.client.kc)
         except Exception as exc:
-            raise KernelStartError(f"could not start a Python kernel: {exc}\n{self.jail.log_tail()}") from exc
+            raise KernelStartError(f"could not start a Python kernel: {exc}\n{shown(self.jail.log_tail())}") from exc
         reply = await self._execute_quietly(
             install_code(self.module_key, self.limits.output_bytes_per_cell), self.limits.startup_timeout)
         if reply is None or reply.get("status") != "ok":
@@ -349,7 +350,7 @@ class Kernel:
         reply = (self.client.last_reply or {}).get("content") or {}
         if reply.get("status") == "error":
             detail = f"{reply.get('ename', 'Error')}: {reply.get('evalue', '')}".rstrip(": ")
-            return "error", detail[:300]
+            return "error", clip(shown(detail), 300)
         return "ok", ""
 
     async def run_cells(self) -> list[CellReport]:

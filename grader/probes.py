@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from .text import clip, shown
+
 MIME = "application/x-grader-probe"
 MAX_PAYLOAD = 2_000_000
 
@@ -123,17 +125,17 @@ def parse_result(nonce: str, payloads: list[Any]) -> Observation:
     if type(data) is not dict or not _plain(data) or type(data.get("status")) is not str:
         return Observation(ObsStatus.NO_REPLY, detail="the result was malformed")
     status = data["status"]
-    detail = data.get("detail") if type(data.get("detail")) is str else ""
+    detail = clip(shown(data["detail"]), 400) if type(data.get("detail")) is str else ""
     if status == "ok":
         return Observation(ObsStatus.OK, value=data.get("value"))
     if status == "missing":
         name = data.get("name") if type(data.get("name")) is str else "?"
-        return Observation(ObsStatus.MISSING, detail=name[:200])
+        return Observation(ObsStatus.MISSING, detail=clip(shown(name, lines=False), 200))
     if status == "invalid":
-        return Observation(ObsStatus.INVALID, detail=detail[:400])
+        return Observation(ObsStatus.INVALID, detail=detail)
     if status == "raised":
         node = data.get("node")
-        return Observation(ObsStatus.RAISED, detail=detail[:400],
+        return Observation(ObsStatus.RAISED, detail=detail,
                            node=node if type(node) is int else None,
                            recursion=data.get("recursion") is True)
     return Observation(ObsStatus.NO_REPLY, detail="the result had an unknown status")

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .text import shown
+
 
 class Status(str, enum.Enum):
     """How a question went, from the student's point of view."""
@@ -172,13 +174,9 @@ class SubmissionResult:
 
 
 def printable_text(text: str) -> str:
-    """``text`` that encodes as UTF-8: lone surrogates (a file name's undecodable bytes, a
-    kernel's stray ``\\udcff``) spelled out as backslash escapes, everything else unchanged."""
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    """``text`` safe to write anywhere: :func:`grader.text.shown` (control, bidi and other
+    invisible characters, lone surrogates, as backslash escapes; newlines and tabs kept)."""
+    return shown(text)
 
 
 def _printable(data: Any) -> Any:

@@ -22,11 +22,12 @@ from .errors import UsageError
 from .overrides import Override, apply_overrides, describe, load_overrides
 from .report.classreport import REPORT, Entry, class_report
 from .report.feedback import feedback_markdown
-from .report.gradebook import NOT_GRADED, GradebookRow, gradebook_csv, text_cell
+from .report.gradebook import DAMAGED, NOT_GRADED, GradebookRow, gradebook_csv, text_cell
 from .report.gradescope import gradescope_results
 from .report.webpage import feedback_html
 from .results import SubmissionResult, write_json_atomic, write_text_atomic
 from .sandbox.reap import kill_token
+from .submission import printable_name
 
 GRADES = "grades.csv"
 
@@ -70,13 +71,39 @@ class Store:
 
     # ------------------------------------------------------------- records
 
+    def _load(self, sid: str) -> tuple[str, SubmissionResult] | None:
+        """The stored ``(file, result)`` of ``sid``; None when there is none; :class:`Damaged` when
+        the record is there but cannot be read (cut short, edited by hand, a disk error)."""
+        path = self.folder(sid) / "result.json"
+        try:
+            text = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise Damaged(f"cannot be read ({exc.strerror})") from None
+        try:
+            data = json.loads(text.decode("utf-8"))
+        except (ValueError, RecursionError) as exc:
+            raise Damaged(f"is not valid JSON ({type(exc).__name__})") from None
+        try:
+            return str(data.get("file", "")), SubmissionResult.from_dict(data["result"])
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise Damaged(f"is not a grader result ({type(exc).__name__}: {exc})") from None
+
     def record(self, sid: str) -> tuple[str, SubmissionResult] | None:
         """The stored ``(file, result)`` of ``sid``, or None when there is none (or it is damaged)."""
         try:
-            data = json.loads((self.folder(sid) / "result.json").read_text(encoding="utf-8"))
-            return str(data.get("file", "")), SubmissionResult.from_dict(data["result"])
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return self._load(sid)
+        except Damaged:
             return None
+
+    def damage(self, sid: str) -> str | None:
+        """Why ``sid``'s stored record cannot be read, or None when it can (or there is none)."""
+        try:
+            self._load(sid)
+        except Damaged as exc:
+            return str(exc)
+        return None
 
     def stored(self) -> list[tuple[str, str, SubmissionResult]]:
         """Every stored ``(id, file, result)``, sorted by id: the grader's own verdicts."""
@@ -86,6 +113,16 @@ class Store:
             record = self.record(sid)
             if record is not None:
                 found.append((sid, *record))
+        return found
+
+    def damaged(self) -> list[tuple[str, str, str]]:
+        """Every stored record that cannot be read, as ``(id, file if still legible, why)``,
+        sorted by id. ``grades.csv`` lists each with the status ``damaged_result``."""
+        found = []
+        for path in sorted((self.root / "submissions").glob("*/result.json")):
+            why = self.damage(path.parent.name)
+            if why is not None:
+                found.append((path.parent.name, _legible_file(path), why))
         return found
 
     def current(self, sid: str, key: dict[str, str]) -> SubmissionResult | None:
@@ -139,8 +176,12 @@ class Store:
             mine = overrides.get(sid, [])
             self.render(sid, result, mine)
             rows[sid] = GradebookRow(sid, file, apply_overrides(result, mine), describe(result, mine))
+        damaged = self.damaged()
+        for sid, file, _ in damaged:
+            rows[sid] = GradebookRow(sid, file, None, status=DAMAGED)
         for sid, file in pending:
             rows.setdefault(sid, GradebookRow(sid, file, None))
+        pending = [*pending, *((sid, file) for sid, file, _ in damaged)]  # listed, never counted
         path = self.root / GRADES
         write_text_atomic(path, gradebook_csv(ids, [rows[sid] for sid in sorted(rows)]))
         self.write_report(ids, pending, stored=stored, overrides=overrides)
@@ -170,9 +211,24 @@ class Store:
     def final(self) -> list[GradebookRow]:
         """Every stored submission with its overrides applied (for exports), sorted by id."""
         overrides = load_overrides(self.root)
-        return [GradebookRow(sid, file, apply_overrides(r, overrides.get(sid, [])),
+        rows = [GradebookRow(sid, file, apply_overrides(r, overrides.get(sid, [])),
                              describe(r, overrides.get(sid, [])))
                 for sid, file, r in self.stored()]
+        rows += [GradebookRow(sid, file, None, status=DAMAGED) for sid, file, _ in self.damaged()]
+        return sorted(rows, key=lambda row: row.id)
+
+
+class Damaged(Exception):
+    """A stored record that is there but cannot be read; the message says why."""
+
+
+def _legible_file(path: Path) -> str:
+    """The ``file`` a damaged record still names legibly, else ""."""
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+        return printable_name(data["file"]) if isinstance(data["file"], str) else ""
+    except Exception:  # noqa: BLE001 -- damaged: whatever it holds, nothing more to learn
+        return ""
 
 
 def _unquoted(cell: str) -> str:
@@ -201,4 +257,4 @@ def rebuild_report(out: Path) -> Path:
     return store.root / REPORT
 
 
-__all__ = ["GRADES", "REPORT", "Store", "rebuild_report"]
+__all__ = ["GRADES", "REPORT", "Damaged", "Store", "rebuild_report"]

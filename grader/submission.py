@@ -18,6 +18,8 @@ from typing import IO, Any, Callable, Iterable, Sequence
 import nbformat
 from nbformat import v4
 
+from .text import one_line
+
 MAX_BYTES = 64 * 1024 * 1024  # a batch's grader stays under 500 MB with two of these at once
 LINK = "is a symbolic link; links are not followed"
 SPECIAL = "is not a regular file"
@@ -50,10 +52,7 @@ def printable_name(name: str | bytes) -> str:
             name = name.encode("utf-8", "surrogateescape")
         except UnicodeEncodeError:  # a lone surrogate no file system produced: spell it out
             name = name.encode("utf-8", "backslashreplace")
-    text = name.decode("utf-8", "backslashreplace")
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+    return one_line(name.decode("utf-8", "backslashreplace"))
 
 
 def too_large(size: int | None, limit: int = MAX_BYTES) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from grader.cli import demo_paths, main
-from grader.ids import discover
+from grader.ids import NOT_A_NOTEBOOK, discover
 from grader.report.progress import Progress
 from notebooks import ROOT, variant, write
 from test_batch import gradebook
@@ -53,14 +53,18 @@ def test_every_file_in_a_submissions_folder_gets_a_row(tmp_path):
 
     sources, warnings = discover([subs, tmp_path / "class.zip"])
     by_id = {s.id: s for s in sources}
-    assert sorted(by_id) == ["101", "103", "105", "dan", "solution"]
+    # every file not graded has a row of its own (issue 19): the PDF beside 101's notebook, the
+    # member whose path leaves the archive (never read)
+    assert sorted(by_id) == ["101", "101~2", "103", "105", "106", "dan", "solution"]
+    assert by_id["101~2"].missing == f"smith_101_905_scratch.pdf {NOT_A_NOTEBOOK}"
+    assert by_id["106"].missing == ("class.zip:../evil_106_906_micrograd_exercises.ipynb has a path "
+                                    "outside the archive's folder (../ or absolute): not read")
     assert by_id["101"].missing is None
     assert "is not a notebook (.ipynb)" in by_id["103"].missing
     assert "carter_103_903_notes.txt" in by_id["103"].missing
     assert "is not a notebook" in by_id["solution"].missing
     assert "no .ipynb notebook in the submission (found: answers.md)" in by_id["dan"].missing
     assert any("101" in w and "smith_101_905_scratch.pdf" in w for w in warnings)
-    assert any("../evil_106_906" in w and "not graded" in w for w in warnings)
 
 
 def test_unreadable_and_non_notebook_files_get_rows_and_the_summary_lists_them(tmp_path,

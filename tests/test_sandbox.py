@@ -18,6 +18,7 @@ import pwd
 import re
 import shutil
 import subprocess
+import tempfile
 import sys
 import uuid
 from pathlib import Path
@@ -352,5 +353,49 @@ def test_table_mode_and_another_run_at_once(which, request):
         assert json.loads(results.read_text())["score"] == 10
         assert _left_behind(mark) == []
     finally:
+        shutil.rmtree(paths["subs"].parent, ignore_errors=True)
+        paths["secret"].unlink(missing_ok=True)
+
+
+def test_user_level_kernel_cannot_read_files_another_run_names(request):
+    """The flaky attack of issue 19, its window held open: at the ``user`` level (a uid of its own,
+    no namespaces) a kernel sees every process's command line in the shared ``/proc``; another
+    grading run on the machine names its submissions there, and an instructor's files are usually
+    world-readable. The attacker found a correct *training* notebook that way (its Value class and
+    softmax are complete) and scored 3 with q4_softmax_nll. Here the other run is a process that
+    names such a folder for as long as the batch runs. The kernel's file system view must not
+    include it: an allow-list (Landlock) where the kernel cannot have namespaces."""
+    owner, home, base = _identity("root", request)
+    from grader.sandbox.allowlist import landlock_abi
+    if landlock_abi() < 1:
+        pytest.skip("no Landlock in this kernel: at the user level files are down to permissions")
+    paths = _setup(Path(base) / f"grader-sandbox-test-{uuid.uuid4().hex}", owner, home)
+    other = Path(tempfile.mkdtemp(prefix="grader-other-run-", dir="/tmp"))
+    other.chmod(0o755)  # as an instructor's folder usually is (umask 022)
+    shutil.copy(solution_path("training"), other / "victim_777_1_training.ipynb")
+    (other / "victim_777_1_training.ipynb").chmod(0o644)
+    names_it = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", "run", str(other)])
+    mark = f"grader-mark-{uuid.uuid4().hex}"
+    try:
+        attack = attacker(paths["subs"] / "mallory_111_901_micrograd_exercises.ipynb", mark=mark,
+                          secret=paths["secret"], classmate=paths["victim"], out=paths["out"],
+                          port=None, course=False)
+        run = _run([*GRADER, "run", str(paths["subs"]), "--out", str(paths["out"]), "--jobs", "2",
+                    "--assignment", "micrograd", "--seed", "3", "--config", str(ROOT / "assignments.yml")],
+                   owner, paths["subs"].parent, {"GRADER_ISOLATION": "user"})
+        assert run.returncode == 0, run.stderr
+        with open(paths["out"] / "grades.csv", newline="") as fh:
+            rows = {r["id"]: r for r in csv.DictReader(fh)}
+        mallory = json.loads((paths["out"] / "submissions" / "111" / "result.json").read_text())["result"]
+        messages = [q["message"] for q in mallory["questions"]]
+        assert mallory["isolation"].startswith("user:")
+        assert rows["111"]["total"] == "0", messages
+        assert _found(messages[0]) == "", messages[0]
+        assert rows["222"]["total"] == "10", "the classmate lost points to the attacker"
+        assert _left_behind(mark) == []
+    finally:
+        names_it.kill()
+        names_it.wait()
+        shutil.rmtree(other, ignore_errors=True)
         shutil.rmtree(paths["subs"].parent, ignore_errors=True)
         paths["secret"].unlink(missing_ok=True)

@@ -20,7 +20,7 @@ from ..config import Assignment, Config, load_config
 from ..grade import GradeOptions, grade_notebook, result_key
 from ..report.gradescope import error_results, gradescope_results
 from ..report.table import result_table
-from ..results import PartResult, QuestionResult, SubmissionResult, write_json_atomic
+from ..results import PartResult, QuestionResult, SubmissionResult, printable_text, write_json_atomic
 from ..submission import Unreadable, printable_name, read_notebook_file
 from ..sandbox import detect
 from ..sandbox.denylist import protected_paths
@@ -160,10 +160,10 @@ def run(root: Path | None = None, *, kernel_user: str | None = None, assignment_
         data = gradescope_results(result)
         print(result_table(result, log), file=log)
         if result.internal_error:
-            print(f"grader error:\n{result.internal_error}", file=log)
+            print(printable_text(f"grader error:\n{result.internal_error}"), file=log)
     except Exception:  # noqa: BLE001 -- a grader failure still becomes a result, never no result
         text = traceback.format_exc()
-        print(f"grader error:\n{text}", file=log)
+        print(printable_text(f"grader error:\n{text}"), file=log)
         data = error_results(text, time.monotonic() - start)
     write_json_atomic(results, data)
     log.flush()

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from .. import __version__
 from ..overrides import PART, Override, apply_overrides
-from ..results import Status, SubmissionResult
+from ..results import Status, SubmissionResult, printable_text
 from ..results import points as number  # two decimals, as the terminal and the feedback
 from .failures import failure_kinds
 from .gradebook import NOT_GRADED
@@ -51,7 +51,7 @@ class Entry:
 
 
 def _e(text: object) -> str:
-    return escape(str(text), quote=True)
+    return escape(printable_text(str(text)), quote=True)
 
 
 def _stat(x: float) -> str:

@@ -10,6 +10,7 @@ from typing import Sequence
 from ..results import SubmissionResult, printable_text
 
 NOT_GRADED = "not_graded"
+DAMAGED = "damaged_result"  # a stored result that cannot be read: regraded by the next `grader run`
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -21,6 +22,7 @@ class GradebookRow:
     file: str
     result: SubmissionResult | None
     overrides: str = ""   # "q1_gradf 2 (grader 0.8): reason; …"
+    status: str = ""      # for a row without a result: NOT_GRADED (default) or DAMAGED
 
 
 def text_cell(value: str) -> str:
@@ -35,7 +37,7 @@ def number(x: float) -> str:
 
 
 def gradebook_csv(question_ids: Sequence[str], rows: Sequence[GradebookRow]) -> str:
-    """CSV text for the rows; a row without a result is ``not_graded``."""
+    """CSV text for the rows; a row without a result is ``not_graded`` (or its own ``status``)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(["id", "file", *question_ids, "total", "status", "overrides"])
@@ -43,7 +45,7 @@ def gradebook_csv(question_ids: Sequence[str], rows: Sequence[GradebookRow]) -> 
         result = row.result
         if result is None:
             writer.writerow([text_cell(row.id), text_cell(row.file), *([""] * len(question_ids)), "",
-                             NOT_GRADED, ""])
+                             row.status or NOT_GRADED, ""])
             continue
         scores = {q.id: q.score for q in result.questions}
         writer.writerow([text_cell(row.id), text_cell(row.file),
@@ -52,4 +54,4 @@ def gradebook_csv(question_ids: Sequence[str], rows: Sequence[GradebookRow]) -> 
     return buffer.getvalue()
 
 
-__all__ = ["NOT_GRADED", "GradebookRow", "gradebook_csv", "number", "text_cell"]
+__all__ = ["DAMAGED", "NOT_GRADED", "GradebookRow", "gradebook_csv", "number", "text_cell"]

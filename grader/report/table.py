@@ -32,6 +32,12 @@ def _render(renderables: Sequence[object]) -> str:
     return buffer.getvalue().rstrip("\n")
 
 
+def _notes(result: SubmissionResult, shown: int = 6) -> list[str]:
+    """The first notes, and how many more there are (never left out silently)."""
+    more = len(result.notes) - shown
+    return [*result.notes[:shown], *([f"… and {more} more in the result file"] if more > 0 else [])]
+
+
 def _rich_result(result: SubmissionResult) -> str:
     from rich.table import Table
     from rich.text import Text
@@ -41,41 +47,45 @@ def _rich_result(result: SubmissionResult) -> str:
         head += f" (rejected: {result.error})"
     if result.internal_error:
         head += " (GRADER ERROR: see the results file)"
-    table = Table(title=Text(head, style="bold"), title_justify="left", show_lines=True, expand=True)
+    table = Table(title=Text(printable_text(head), style="bold"), title_justify="left", show_lines=True,
+                  expand=True)
     table.add_column("question", no_wrap=True)
     table.add_column("score", justify="right", no_wrap=True)
     table.add_column("status", no_wrap=True)
     table.add_column("why", overflow="fold", ratio=1)
     colour = {"passed": "green", "partial": "yellow", "failed": "red", "missing": "red"}
     for q in result.questions:
-        table.add_row(q.id, f"{points(q.score)} / {points(q.max_score)}",
-                      Text(q.status.value, style=colour.get(q.status.value, "")), Text(q.message))
-    tail = [Text(f"note: {note}") for note in result.notes[:6]]
+        table.add_row(Text(q.id), f"{points(q.score)} / {points(q.max_score)}",
+                      Text(q.status.value, style=colour.get(q.status.value, "")),
+                      Text(printable_text(q.message)))
+    tail = [Text(printable_text(f"note: {note}")) for note in _notes(result)]
     if result.isolation:
-        tail.append(Text(f"isolation: {result.isolation}", style="dim"))
-    return printable_text(_render([table, *tail]))
+        tail.append(Text(printable_text(f"isolation: {result.isolation}"), style="dim"))
+    # Every piece is sanitised and given as Text (never markup): the colour codes are rich's own.
+    return _render([table, *tail])
 
 
 def _rich_grid(results: Sequence[SubmissionResult]) -> str:
     from rich.table import Table
+    from rich.text import Text
 
     tables = []
     for assignment in dict.fromkeys(r.assignment for r in results):
         rows = [r for r in results if r.assignment == assignment]
         ids = [q.id for q in rows[0].questions]
-        table = Table(title=assignment, title_justify="left")
+        table = Table(title=Text(printable_text(assignment)), title_justify="left")
         table.add_column("submission", overflow="fold")
         for i in ids:
-            table.add_column(i, justify="right")
+            table.add_column(Text(i), justify="right")
         table.add_column("total", justify="right", no_wrap=True)
         table.add_column("status")
         for r in rows:
             scores = {q.id: q.score for q in r.questions}
-            table.add_row(r.submission, *(f"{points(scores.get(i, 0))}" for i in ids),
-                          f"{points(r.score)}/{points(r.max_score)}", r.status)
+            table.add_row(Text(printable_text(r.submission)), *(f"{points(scores.get(i, 0))}" for i in ids),
+                          f"{points(r.score)}/{points(r.max_score)}", Text(r.status))
         tables.append(table)
     levels = sorted({r.isolation for r in results if r.isolation})
-    return printable_text(_render([*tables, *(f"isolation: {level}" for level in levels)]))
+    return _render([*tables, *(Text(printable_text(f"isolation: {level}")) for level in levels)])
 
 
 def _width() -> int:
@@ -103,7 +113,7 @@ def result_table(result: SubmissionResult, stream: TextIO | None = None) -> str:
             wrapped += textwrap.wrap(line, msg_width, subsequent_indent="  ") or [""]
         lines.append(first + (wrapped[0] if wrapped else ""))
         lines += [" " * len(first) + w for w in wrapped[1:]]  # wrapped, never cut
-    for note in result.notes[:6]:
+    for note in _notes(result):
         lines += textwrap.wrap(f"note: {note}", width - 2, initial_indent="  ", subsequent_indent="    ")
     if result.isolation:
         lines += textwrap.wrap(f"isolation: {result.isolation}", width - 2, initial_indent="  ",

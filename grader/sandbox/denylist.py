@@ -11,12 +11,15 @@ import tempfile
 from pathlib import Path
 
 from ..config import Config, Preview
+from .allowlist import grader_files
 
 
 def protected_paths(config: Config | Preview, *extra: Path) -> tuple[str, ...]:
-    """The grader's own files, hidden from kernels: config, solutions, repository history, results."""
+    """The grader's own files, hidden from kernels: config, solutions, repository history, results,
+    and its installation (package, ``*.dist-info``, an editable install's finder and ``.pth``)."""
     root = config.path.parent
-    paths = [config.path, root / "solutions", root / ".git", Path(__file__).resolve().parents[1], *extra]
+    paths = [config.path, root / "solutions", root / ".git", Path(__file__).resolve().parents[1],
+             *map(Path, grader_files()), *extra]  # the grader's installation: package, metadata
     if isinstance(config, Preview):
         paths += config.solutions
     else:

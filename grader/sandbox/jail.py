@@ -40,7 +40,8 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from ..config import Limits
-from .allowlist import CONNECTION, SOCKETS, bwrap_args, memfd, passwd_entries, sandbox_env
+from .allowlist import (CONNECTION, SOCKETS, bwrap_args, landlock_abi, landlock_rules, memfd,
+                        passwd_entries, sandbox_env)
 from .identity import Identity, closed_on_the_way
 from .policy import Level, Policy
 from .reap import children_of, kill_pidns, kill_token, kill_uid, pidns_of
@@ -204,6 +205,8 @@ class Jail:
             "file_size_mb": self.limits.file_size_mb, "max_processes": self.limits.max_processes}
         if self.policy.level is Level.NAMESPACES:
             spec["hide"] = list(self.policy.hide)
+        if self.policy.level is Level.USER and landlock_abi() >= 1:  # no namespaces: an allow-list
+            spec["landlock"] = landlock_rules([str(self.base / f"work-{self._starts}"), str(self.sockdir)])
         if not self.sandboxed and self.identity is not None:
             spec.update(uid=self.identity.uid, gid=self.identity.gid)
         kernel = [sys.executable, "-I", "-m", "ipykernel_launcher", "-f",

@@ -6,8 +6,9 @@ Levels, strongest first:
   PID/IPC/UTS/user namespaces), as root also under a uid of its own;
 - ``namespaces``: root without a usable bubblewrap: private mount and network namespaces with
   the grader's files covered and other users' processes hidden, and a uid of its own;
-- ``user``: root where no namespace can be made (some containers): a uid of its own only; what
-  the kernel can read is down to file permissions;
+- ``user``: root where no namespace can be made (some containers): a uid of its own, and where
+  the Linux kernel has Landlock a file system allow-list like the sandbox's (else what the kernel
+  can read is down to file permissions);
 - ``none``: an ordinary user without user namespaces: no isolation at all.
 
 ``GRADER_ISOLATION`` (one of the level names) caps the level, e.g. to test a fallback.
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from ..errors import UsageError
-from .allowlist import bwrap_args, find_bwrap, memfd, passwd_entries
+from .allowlist import bwrap_args, find_bwrap, landlock_abi, memfd, passwd_entries
 from .identity import Identity, UidPool, checked, named_identity, stranger
 
 
@@ -180,7 +181,13 @@ def _layers(level: Level, root: bool, user: Identity | None) -> tuple[Layer, ...
                 Layer("pid", False, "shared PID namespace; other users' processes hidden"),
                 Layer("user", True, own_uid, "own uid" if not user else "kernel user"))
     if level is Level.USER:
-        return (Layer("filesystem", False, "file permissions only"),
+        if landlock_abi() >= 1:
+            files = Layer("filesystem", True, "allow-list by Landlock (system and Python read-only, the "
+                          "grader's installation left out; own working folder); /proc shared",
+                          "Landlock allow-list")
+        else:
+            files = Layer("filesystem", False, "file permissions only (no Landlock in this Linux kernel)")
+        return (files,
                 Layer("network", False, "the machine's network"),
                 Layer("pid", False, "shared PID namespace"),
                 Layer("user", True, own_uid, "own uid" if not user else "kernel user"))
