@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
@@ -65,6 +66,26 @@ def raised_in_graph(obs: Observation, describe: Callable[[int], str]) -> str | N
 
 def rng_or_default(rng: random.Random | None) -> random.Random:
     return rng if rng is not None else random.SystemRandom()
+
+
+def with_notes(parts: Sequence[PartResult], probes: Sequence[Probe],
+               observations: Sequence[Observation]) -> list[PartResult]:
+    """One note per number-like type (a `Value` where a number belongs, a `Fraction`) in a question,
+    on the first part whose probes met it."""
+    results = list(parts)
+    if not results:
+        return results
+    names = [p.name for p in results]
+    seen: set[str] = set()
+    for probe, obs in zip(probes, observations):
+        for kind, note in obs.notes:
+            if kind in seen:
+                continue
+            seen.add(kind)
+            k = names.index(probe.part) if probe.part in names else 0
+            part = results[k]
+            results[k] = dataclasses.replace(part, message=f"{part.message}\nnote: {note}")
+    return results
 
 
 def hidden_part(name: str, points: float, probes: Sequence[Probe], observations: Sequence[Observation],

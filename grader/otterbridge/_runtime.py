@@ -49,7 +49,9 @@ def as_number(value, what):
 
 def observe(env, task, args, weights=None):
     """Run one probe task of the grader's runner on the student's names: (status, value or why)."""
-    _state.update({"shell": _Shell(env), "float": float.__float__, "int": int.__int__})
+    _state.update({"shell": _Shell(env), "float": float.__float__, "int": int.__int__, "to_float": float,
+                   "getattribute": object.__getattribute__})
+    _state.pop("notes", None)
     _FIXED[:] = list(weights or [])
     try:
         return "ok", TASKS[task](*args)
