@@ -104,7 +104,7 @@ def test_regrade_override_and_export(tmp_path, small_config, kernel_tmp, monkeyp
     assert code == 0
     first = {r["id"]: r for r in gradebook(out)}
     assert list(first) == ["101", "102", "103"]
-    assert (first["102"]["q1_gradf"], first["102"]["total"]) == ("0.8", "7.8")
+    assert (first["102"]["q1_gradf"], first["102"]["total"]) == ("2", "9")  # dc wrong: 2 of 3 components
     assert (first["103"]["status"], first["103"]["total"]) == ("rejected", "0")
     assert "carter_103_903_notes.txt is not a notebook" in stdout
 
@@ -113,11 +113,11 @@ def test_regrade_override_and_export(tmp_path, small_config, kernel_tmp, monkeyp
     assert code == 0, stdout
     row = {r["id"]: r for r in gradebook(out)}["102"]
     assert (row["q1_gradf"], row["total"]) == ("3", "10")
-    assert row["overrides"] == "q1_gradf 3 (grader 0.8): sign slip only"
+    assert row["overrides"] == "q1_gradf 3 (grader 2): sign slip only"
     feedback = (out / "submissions/102/feedback.md").read_text()
-    assert "**Score: 10 / 10**" in feedback and "the grader gave 0.8): sign slip only" in feedback
+    assert "**Score: 10 / 10**" in feedback and "the grader gave 2): sign slip only" in feedback
     assert json.loads((out / "submissions/102/results.json").read_text())["score"] == 10
-    assert json.loads((out / "submissions/102/result.json").read_text())["result"]["score"] == 7.8
+    assert json.loads((out / "submissions/102/result.json").read_text())["result"]["score"] == 9
 
     # Regrading one student (the file itself, --force) keeps every row and the override.
     untouched = (out / "submissions/101/result.json").stat().st_mtime_ns

@@ -316,7 +316,7 @@ SUBMISSIONS = {
                     ["%pip install torch", "import matplotlib.pyplot as plt\nplt.plot([1, 2], [3, 4])",
                      "print(numerical_grad, numerical_grad2)", "x = input('press enter')"], FULL, {}),
     "sign-error-dc": (GRADF_SIGN, FWD_INLINE, CEN_INLINE, OPS, [],
-                      {**FULL, "q1_gradf": 0.8}, {"q1_gradf": "df/dc expected 0.0625, got -0.0625"}),
+                      {**FULL, "q1_gradf": 2.0}, {"q1_gradf": "df/dc expected 0.0625, got -0.0625"}),
     "copied-gradf": (GRADF, "numerical_grad = gradf(2, 3, 4)", "numerical_grad2 = gradf(2, 3, 4)", OPS, [],
                      {**FULL, "q2_forward_diff": 0.0, "q3_symmetric_diff": 0.0},
                      {"q2_forward_diff": "the exact derivative"}),
