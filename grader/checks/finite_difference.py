@@ -26,7 +26,7 @@ from ..config import Question
 from ..probes import Observation, ProbeRequest, Unusable, as_vector
 from ..results import PartResult
 from .base import Probe, fmt, no_answer, point
-from .fd_steps import FORMULA, Component, Finding, Match, Step, candidate_steps, classify, rounding_dominates
+from .fd_steps import EXACT, FORMULA, Component, Finding, Match, Step, candidate_steps, findings, rounding_dominates
 
 
 class Scheme(str, enum.Enum):
@@ -86,12 +86,17 @@ def components(expression: str, variables: tuple[str, ...], at: tuple[float, ...
     expr = references.parse(expression, variables)
     fn = references.float_function(expression, variables)
     scale = references.scale_at(expr, variables, at)
-    return tuple(
-        Component(fn, tuple(float(x) for x in at), i,
-                  exact=references.value_at(references.partial(expr, v), variables, at),
-                  curvature=references.value_at(references.partial(expr, v, 2), variables, at),
-                  scale=scale, exact_scale=references.scale_at(references.partial(expr, v), variables, at))
-        for i, v in enumerate(variables))
+    out = []
+    for i, v in enumerate(variables):
+        terms = references.dependent_terms(expression, v)
+        out.append(Component(
+            fn, tuple(float(x) for x in at), i,
+            exact=references.value_at(references.partial(expr, v), variables, at),
+            curvature=references.value_at(references.partial(expr, v, 2), variables, at),
+            scale=scale, exact_scale=references.scale_at(references.partial(expr, v), variables, at),
+            partial=references.float_function(terms, variables) if terms else None,
+            partial_scale=references.scale_at(references.parse(terms, variables), variables, at) if terms else 0.0))
+    return tuple(out)
 
 
 @functools.lru_cache(maxsize=16)
@@ -110,22 +115,14 @@ NAMES = {"forward": "a forward difference", "central": "a central difference",
 
 
 def _findings(params: Params, got: Sequence[float], comps: Sequence[Component]) -> list[Finding]:
-    """Classify every component; a step the other components were computed with is trusted too."""
-    asked = params.scheme.value
-    steps = _steps(params)
-    trusted: tuple[float, ...] = (params.h,)
-    findings = [classify(g, c, asked, *steps[i], trusted) for i, (g, c) in enumerate(zip(got, comps))]
-    used = tuple(m.step for f in findings if f.kind == "estimate" for m in f.matches if m.how == "bits")
-    if used:
-        findings = [classify(g, c, asked, *steps[i], trusted + used) if f.kind == "exact" else f
-                    for i, (g, c, f) in enumerate(zip(got, comps, findings))]
-    return findings
+    """Classify every component, judged together (``fd_steps.findings``)."""
+    return findings(got, comps, params.scheme.value, _steps(params), params.h)
 
 
 def _display(finding: Finding, common: Sequence[float]) -> Match:
     """The match to name: bit for bit if any, at a step shared with the other components if any."""
     order = {h: k for k, h in enumerate(common)}
-    return min(finding.matches, key=lambda m: (m.how != "bits", m.level, order.get(m.step, len(order))))
+    return min(finding.matches, key=lambda m: (m.how not in EXACT, m.level, order.get(m.step, len(order))))
 
 
 @dataclass(frozen=True)
@@ -205,7 +202,7 @@ def judge(question: Question, probes: Sequence[Probe], observations: Sequence[Ob
         return [PartResult("estimate", 0.0, points, f"unusable answer: {exc}")]
     comps = components(params.expression, params.variables, params.point)
     findings = _findings(params, got, comps)
-    exact = [m.step for f in findings if f.kind == "estimate" for m in f.matches if m.how == "bits"]
+    exact = [m.step for f in findings if f.kind == "estimate" for m in f.matches if m.how in EXACT]
     shared = [m.step for f in findings if f.kind == "estimate" for m in f.matches]
     common = sorted(set(shared), key=lambda h: (h != params.h, -exact.count(h), -shared.count(h), h))
     verdicts = [_judge_one(params, i, g, c, f, common)
