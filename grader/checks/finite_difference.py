@@ -133,6 +133,7 @@ class _Verdict:
     compared: tuple[float, float] | None = None  # (own error, the other scheme's) where judged
     rounding: bool = False                       # round-off dominates at this step
     backward: bool = False                       # a backward difference, accepted as a forward one
+    shared: str | None = None                    # an explanation said once for every component
 
 
 def _judge_one(params: Params, i: int, g: float, c: Component, finding: Finding,
@@ -168,9 +169,10 @@ def _judge_one(params: Params, i: int, g: float, c: Component, finding: Finding,
                 f"(error {err:.2g} against {other_err:.2g})"))
         return _Verdict(1.0, h, None, (err, other_err))
     expected = c.estimate(params.h, asked)
+    shared = None
     if finding.kind == "exact":
-        why = (f"got {fmt(g)}, the exact derivative, not a finite-difference estimate: compute it from "
-               f"calls to f, as {FORMULA[asked]}")
+        why = f"got {fmt(g)}, the exact derivative, not a finite-difference estimate"
+        shared = f"compute each component from calls to f, as {FORMULA[asked]}"
     elif finding.kind == "scheme":
         m = _display(finding, common)
         why = (f"got {fmt(g)}, which is {NAMES[m.scheme]} {FORMULA[m.scheme]} with h = {m.step:g}, not "
@@ -181,12 +183,14 @@ def _judge_one(params: Params, i: int, g: float, c: Component, finding: Finding,
         why = (f"got {fmt(g)}, which is {scheme} with h = {m.step:g}, outside the plausible steps "
                f"{low:g} to {high:g}: use a step such as h = {params.h:g}")
     else:
-        why = (f"expected {fmt(expected)} ({NAMES[asked]} with h = {params.h:g}, or with any step from "
-               f"{low:g} to {high:g}), got {fmt(g)}, which no such step reproduces")
+        why = f"expected {fmt(expected)}, got {fmt(g)}, which no such step reproduces"
+        shared = f"the expected values are {NAMES[asked]} with h = {params.h:g}"
         if math.isfinite(g) and err <= tol:
-            why += (f"; it is {err:.1g} from the exact derivative, but numbers typed in or computed "
-                    f"another way are not an estimate: compute it from calls to f")
-    return _Verdict(0.0, None, f"{name} {why}" if why.startswith("expected") else f"{name}: {why}")
+            why += f" (it is {err:.1g} from the exact derivative)"
+            shared += (": numbers typed in or computed another way are not an estimate, compute them "
+                       "from calls to f")
+    return _Verdict(0.0, None, f"{name} {why}" if why.startswith("expected") else f"{name}: {why}",
+                    shared=shared)
 
 
 def judge(question: Question, probes: Sequence[Probe], observations: Sequence[Observation]) -> list[PartResult]:
@@ -231,6 +235,9 @@ def judge(question: Question, probes: Sequence[Probe], observations: Sequence[Ob
         return [PartResult("estimate", score, points, message)]
     tol = params.abs_tol
     details = "; ".join(v.problem for v in verdicts if v.problem)
+    said = list(dict.fromkeys(v.shared for v in verdicts if v.shared))  # each explanation once
+    if said:
+        details += " -- " + "; ".join(said)
     message = (f"{what} should be the {scheme} (any step from {params.steps[0]:g} to {params.steps[1]:g}, "
                f"for example h = {params.h:g}, within {tol:g} of the gradient): {details}")
     return [PartResult("estimate", score, points, message)]

@@ -168,5 +168,7 @@ def judge(question: Question, probes: Sequence[Probe], observations: Sequence[Ob
                              f"your `{params.value_class}`", explain)
         if hidden.score < hidden.max_score and causes:
             hidden = dataclasses.replace(hidden, message=hidden.message + cause)
+            if results[0].message.endswith(cause):  # the cause once, where the battery found it
+                results[0] = dataclasses.replace(results[0], message=results[0].message[:-len(cause)])
         results.append(hidden)
     return results
