@@ -26,6 +26,8 @@ def install(shell, output_limit):
     _state["publish"] = shell.display_pub.publish
     _state["float"] = float.__float__
     _state["int"] = int.__int__
+    _state["to_float"] = float
+    _state["getattribute"] = object.__getattribute__
     _state["frepr"] = float.__repr__
     _state["irepr"] = int.__repr__
     lockdown(shell)
@@ -151,23 +153,74 @@ def _typename(x):
     return _short(type(x).__name__)
 
 
-def number(x, what):
-    """One student value as an exact built-in float (int kept as int), or _Unplain."""
-    if isinstance(x, bool):
-        raise _Unplain("%s is a bool (%r), not a number" % (what, bool(x)))
+_NO = object()
+_DEPTH = 3  # a Value whose .data is a Value whose .data is ...: this many levels, then refused
+_NOTES = 4  # distinct notes on number-like answers, per probe
+
+
+def _note(kind, what, how):
+    """Remember once per type that an answer was number-like rather than a number."""
+    notes = _state.setdefault("notes", {})
+    if kind in notes:
+        notes[kind][1] += 1
+    elif len(notes) < _NOTES:
+        notes[kind] = [what, 1, how]
+
+
+def _own_data(x):
+    """``x.data`` read through ``object.__getattribute__`` as captured at install time (a class's
+    ``__getattr__`` or ``__getattribute__`` is not asked); _NO when there is none."""
+    try:
+        return _state["getattribute"](x, "data")
+    except (Exception, SystemExit):
+        return _NO
+
+
+def number(x, what, depth=0, wrapped=True):
+    """One student value as an exact built-in float (int kept as int), or _Unplain.
+
+    A float or int (or a subclass: its own value, not what its methods say) is taken as it is.
+    Number-like answers are read and noted: an object holding a number in ``.data`` (a ``Value``
+    where a number belongs; ``wrapped=False`` where a ``Value`` is what was asked for), and anything
+    ``float()`` converts (numpy scalars and 0-d arrays, ``Fraction``, ``Decimal``, SymPy numbers).
+    Whatever comes out must be a built-in float, read through the float methods captured at install.
+    """
+    t = type(x)
+    if t is float or t is int:
+        return x
+    if isinstance(x, bool) or _typename(x) in ("bool_", "bool"):
+        raise _Unplain("%s is a bool, not a number" % what)
     if isinstance(x, (str, bytes, complex)):
         raise _Unplain("%s is a %s, not a real number" % (what, _typename(x)))
     if isinstance(x, float):
         return _state["float"](x)
     if isinstance(x, int):
         return _state["int"](x)
+    data = _own_data(x)
+    if data is not _NO and type(data) is not memoryview:  # numpy's .data is its buffer
+        if depth >= _DEPTH:
+            raise _Unplain("%s is a %s whose .data holds a %s ... too deeply nested to be a number"
+                           % (what, _typename(x), _typename(data)))
+        value = number(data, what + ".data", depth + 1, wrapped)
+        if wrapped and depth == 0:
+            _note(_typename(x), what, "data")
+        return value
     try:
-        value = float(x)
+        value = _state["to_float"](x)
     except BaseException as exc:  # noqa: BLE001 -- whatever the object does, it is not a number
         raise _Unplain("%s is a %s, not a number (%s)" % (what, _typename(x), _describe(exc)))
-    if not isinstance(value, float):
+    if type(value) is not float:
         raise _Unplain("%s is a %s, not a number" % (what, _typename(x)))
-    return _state["float"](value)
+    if depth == 0:
+        _note(_typename(x), what, "float")
+    return value
+
+
+def _take_notes():
+    """The notes of this probe, as plain data: one per type, with the first place and a count."""
+    notes = _state.pop("notes", {})
+    return [{"type": _short(kind), "what": _short(what), "count": count, "how": how}
+            for kind, (what, count, how) in notes.items()]
 
 
 def vector(x, what):
@@ -399,10 +452,12 @@ TASKS = {"value": task_value, "call": task_call, "graph": task_graph, "op_case":
 # ----------------------------------------------------------------------------- networks (mlp, training)
 
 def _scalar(v, what):
-    """A student's number: a ``Value`` (its ``.data``) or a plain number."""
+    """A student's number: a ``Value`` (its ``.data``, read as ``number`` reads one) or a number."""
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         return number(v, what)
-    return _read(v, "data", what)
+    if _own_data(v) is _NO:
+        return _read(v, "data", what)
+    return number(v, what, wrapped=False)
 
 
 def _net_params(model):
@@ -548,8 +603,12 @@ TASKS.update({"mlp": task_mlp, "net_loss": task_net_loss, "net_train": task_net_
 
 def probe(nonce, task, args):
     """Run one task and publish exactly one tagged result (KeyboardInterrupt from a timeout escapes)."""
+    _state.pop("notes", None)
     try:
         result = {"status": "ok", "value": TASKS[task](*args)}
+        notes = _take_notes()
+        if notes:
+            result["notes"] = notes
     except _Missing as exc:
         result = {"status": "missing", "name": _short(exc.args[0])}
     except _Unplain as exc:

@@ -17,7 +17,7 @@ from jupyter_core.utils import run_sync
 
 from . import __version__
 from .checks import registry
-from .checks.base import Probe
+from .checks.base import Probe, with_notes
 from .config import Assignment, CheckKind, Config, Question, load_config, preview
 from .errors import GraderError, KernelStartError
 from .kernel import Kernel
@@ -163,7 +163,8 @@ async def grade_notebook_async(data: bytes, assignment: Assignment, *, name: str
                     if options.status is not None:
                         options.status(f"checking {q.id}")
                     observations = await _probe_question(kernel, probes, assignment.limits.probe_timeout)
-                    questions.append(_with_visibility(q, check.judge(q, probes, observations)))
+                    judged = with_notes(check.judge(q, probes, observations), probes, observations)
+                    questions.append(_with_visibility(q, judged))
                 except GraderError:
                     raise
                 except Exception:  # noqa: BLE001 -- a grader bug costs the student nothing

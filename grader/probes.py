@@ -46,6 +46,7 @@ class Observation:
     detail: str = ""
     node: int | None = None
     recursion: bool = False
+    notes: tuple[tuple[str, str], ...] = ()  # (type, note): number-like answers read as numbers
 
     @property
     def ok(self) -> bool:
@@ -127,7 +128,7 @@ def parse_result(nonce: str, payloads: list[Any]) -> Observation:
     status = data["status"]
     detail = clip(shown(data["detail"]), 400) if type(data.get("detail")) is str else ""
     if status == "ok":
-        return Observation(ObsStatus.OK, value=data.get("value"))
+        return Observation(ObsStatus.OK, value=data.get("value"), notes=_notes(data.get("notes")))
     if status == "missing":
         name = data.get("name") if type(data.get("name")) is str else "?"
         return Observation(ObsStatus.MISSING, detail=clip(shown(name, lines=False), 200))
@@ -139,6 +140,28 @@ def parse_result(nonce: str, payloads: list[Any]) -> Observation:
                            node=node if type(node) is int else None,
                            recursion=data.get("recursion") is True)
     return Observation(ObsStatus.NO_REPLY, detail="the result had an unknown status")
+
+
+def _notes(raw: Any) -> tuple[tuple[str, str], ...]:
+    """The runner's notes on number-like answers, re-validated and worded here (at most four)."""
+    if type(raw) is not list:
+        return ()
+    out = []
+    for note in raw[:4]:
+        if type(note) is not dict or not all(type(note.get(k)) is str for k in ("type", "what", "how")):
+            continue
+        count = note.get("count")
+        kind, what = note["type"][:60], note["what"][:120]
+        more = f" (and {count - 1} more)" if type(count) is int and count > 1 else ""
+        if note["how"] == "data":
+            text = (f"{what}{more} is a `{kind}` object, not a number: its .data was read and judged "
+                    f"(a plain float is what is asked for")
+            text += ("; a .grad that is a Value comes from a _backward that multiplies by a Value, "
+                     "such as `out` where `out.data` belongs)" if what.endswith(".grad") else ")")
+        else:
+            text = f"{what}{more} is a `{kind}`, not a float: it was read as float({what})"
+        out.append((f"{note['how']} {kind}", text))
+    return tuple(out)
 
 
 # ----------------------------------------------------------------------------- grader-side validation

@@ -100,6 +100,31 @@ def float_function(expression: str, variables: tuple[str, ...]) -> Callable[...,
     return eval(compile(lam, "<expression>", "eval"), {"__builtins__": {}, **_MATH})  # noqa: S307
 
 
+def dependent_terms(expression: str, variable: str) -> str | None:
+    """The top-level terms of ``expression`` (a sum) that mention ``variable``, as an expression
+    in the same operations (``-a**3 + sin(3*b) - 1.0/c`` -> ``-a**3`` for ``a``); None when no
+    term does. What a student who differentiates term by term evaluates."""
+    terms: list[tuple[bool, ast.expr]] = []
+
+    def flatten(node: ast.expr, negative: bool) -> None:
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):
+            flatten(node.left, negative)
+            flatten(node.right, negative != isinstance(node.op, ast.Sub))
+        else:
+            terms.append((negative, node))
+
+    flatten(ast.parse(expression.strip(), mode="eval").body, False)
+    kept = [(neg, t) for neg, t in terms
+            if any(isinstance(n, ast.Name) and n.id == variable for n in ast.walk(t))]
+    if not kept:
+        return None
+    text = ""
+    for neg, term in kept:
+        body = ast.unparse(term)
+        text += (f" - ({body})" if neg else f" + ({body})") if text else (f"-({body})" if neg else body)
+    return text
+
+
 @functools.lru_cache(maxsize=256)
 def partial(expr: sympy.Expr, variable: str, order: int = 1) -> sympy.Expr:
     return sympy.diff(expr, sympy.Symbol(variable, real=True), order)

@@ -1,4 +1,4 @@
-"""A corpus of 22 submissions written as learners write the original micrograd exercise (issue 12):
+"""A corpus of 26 submissions written as learners write the original micrograd exercise (issue 12):
 every question's score is the one a careful instructor gives, reading the code."""
 
 from __future__ import annotations

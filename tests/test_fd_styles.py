@@ -65,6 +65,43 @@ h = 1e-7
 numerical_grad = [(f(2, 3, 4) - f(2 - h, 3, 4)) / h, (f(2, 3, 4) - f(2, 3 - h, 4)) / h,
                   (f(2, 3, 4) - f(2, 3, 4 - h)) / h]
 """
+# Term by term (issue 23): only the terms of f that depend on each variable, so the large constant
+# terms do not cancel and the value differs from a recomputation with the whole f in its last digits.
+TERMS_FORWARD = """
+h = 1e-6
+numerical_grad = [((-(2 + h)**3 - (2 + h)**0.5) - (-2**3 - 2**0.5)) / h,
+                  ((sin(3*(3 + h)) + (3 + h)**2.5) - (sin(3*3) + 3**2.5)) / h,
+                  (-1.0/(4 + h) - -1.0/4) / h]
+"""
+TERMS_CENTRAL_HELPER = """
+def slope(g, x, h=1e-3):
+    return (g(x + h) - g(x - h)) / (2*h)
+numerical_grad2 = [slope(lambda a: -a**3 - a**0.5, 2), slope(lambda b: sin(3*b) + b**2.5, 3),
+                   slope(lambda c: -1.0/c, 4)]
+"""
+TERMS_NUMPY = """
+import numpy as np
+h = {h}
+parts = [lambda a: -a**3 - np.sqrt(a), lambda b: np.sin(3*b) + b**2.5, lambda c: -1.0/c]
+x = np.array([2., 3., 4.])
+{name} = [{diff} for i, t in enumerate(parts)]
+"""
+TERMS_LOOP = """
+h = {h}
+parts = {{'a': lambda a: -a**3 - a**0.5, 'b': lambda b: sin(3*b) + b**2.5, 'c': lambda c: -1.0/c}}
+point = {{'a': 2, 'b': 3, 'c': 4}}
+{name} = []
+for v in 'abc':
+    t, x = parts[v], point[v]
+    {name}.append({diff})
+"""
+FWD, CEN = "(t(x + h) - t(x)) / h", "(t(x + h) - t(x - h)) / (2*h)"
+ROUNDED_EXACT = "numerical_grad = [-12.3535534, 10.2569903, 0.0625]   # d/da, d/db, d/dc by hand"
+
+
+def forward_as_central(h: str) -> str:
+    return loop("forward", h).replace("numerical_grad", "numerical_grad2")
+
 
 CASES = [
     # id, q2 cell, q3 cell, q2 score, q3 score, texts in the q2 / q3 messages
@@ -92,6 +129,27 @@ CASES = [
      ["a central difference without the 1/2 (f(x+h) - f(x-h)) / h"]),
     ("printed-and-backward", PRINTED, loop("central", "1e-5"), 2.0, 2.0, ["h = 1e-06"], ["h = 1e-05"]),
     ("backward", BACKWARD, loop("central", "1e-6"), 2.0, 2.0, ["a backward difference"], []),
+    # issue 23: a genuine estimate computed term by term is recognised by its truncation error ...
+    ("terms-inline-helper", TERMS_FORWARD, TERMS_CENTRAL_HELPER, 2.0, 2.0,
+     ["correct forward difference", "h = 1e-06"], ["correct central difference", "h = 0.001",
+                                                   "more accurate than a forward difference"]),
+    ("terms-numpy", TERMS_NUMPY.format(h="5e-7", name="numerical_grad", diff=FWD.replace("x", "x[i]")),
+     TERMS_NUMPY.format(h="1e-4", name="numerical_grad2", diff=CEN.replace("x", "x[i]")), 2.0, 2.0,
+     ["h = 5e-07"], ["h = 0.0001"]),
+    ("terms-loop", TERMS_LOOP.format(h="1e-7", name="numerical_grad", diff=FWD),
+     TERMS_LOOP.format(h="0.001", name="numerical_grad2", diff=CEN), 2.0, 2.0,
+     ["correct forward difference", "1e-07"], ["h = 0.001"]),
+    # ... and a typed-in derivative, rounded, still has no such signature
+    ("rounded-exact", ROUNDED_EXACT, ROUNDED_EXACT.replace("numerical_grad", "numerical_grad2"), 0.0, 0.0,
+     ["got -12.3535534, which no such step reproduces", "numbers typed in or computed another way"],
+     ["which no such step reproduces"]),
+    # a forward difference handed in as the central one, at a tiny and at a large step: one common
+    # step reproduces every component bit for bit as a forward difference
+    ("forward-as-central-tiny", loop("forward", "1e-8"), forward_as_central("1e-8"), 2.0, 0.0, [],
+     ["a forward difference (f(x+h) - f(x)) / h with h = 1e-08, not a central difference"]),
+    ("forward-as-central-large", loop("forward", "0.001"), forward_as_central("0.001"), 1.0, 0.0,
+     ["is a forward difference with h = 0.001"],
+     ["a forward difference (f(x+h) - f(x)) / h with h = 0.001, not a central difference"]),
 ]
 
 

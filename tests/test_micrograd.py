@@ -77,7 +77,11 @@ def test_sign_error_in_one_component(grade, tmp_path):
     path = variant(tmp_path / "sign.ipynb", edit={"q1-gradf": ("1/c**2]", "-1/c**2]")})
     result = grade(path)
     q1 = question(result, "q1_gradf")
-    assert q1.score == pytest.approx(0.8)  # 2 of 3 published components; every hidden point wrong
+    # 2 of 3 components right at the published point and at every hidden one: the hidden part's
+    # credit follows the published part's rule, per component (issue 23; it was 0.8 with
+    # all-or-nothing hidden points)
+    assert q1.score == pytest.approx(3.0 * 2 / 3)
+    assert "5 of 5 hidden checks failed (all in part" in q1.message
     assert "df/dc expected 0.0625, got -0.0625" in q1.message
     assert scores(result)["q4_softmax_nll"] == 3.0
 
@@ -128,9 +132,10 @@ def test_hand_written_grads_over_a_broken_log(grade, tmp_path):
     assert published.score == pytest.approx(3.0 * 0.4 / 5)  # only loss.data is right
     assert "logits[0].grad expected 0.04177257052, got 0" in q4.message
     # hidden: the three softmax cases and `log` (alone, and x.log() + x.log()) fail; radd, div, neg
-    # and exp pass, alone and with their input used twice
-    assert "5 of 13 hidden checks failed" in hidden.message
-    assert hidden.score == pytest.approx(1.8 * 8 / 13)
+    # and exp pass, alone and with their input used twice. Each softmax case earns, as the published
+    # part does, its loss's share: 1 of 4, 6 and 5 numbers (issue 23: consistent partial credit)
+    assert "5 of 13 hidden checks failed (3 in part" in hidden.message
+    assert hidden.score == pytest.approx(1.8 * (8 + 1 / 4 + 1 / 6 + 1 / 5) / 13)
     assert "`log` backward: for z = x.log()" in q4.message and "the gradient never reaches it" in q4.message
 
 
@@ -203,7 +208,7 @@ def test_patched_json_math_builtins_and_stdout_change_no_verdict(grade, tmp_path
     # Patching json.loads breaks the kernel's own messaging: that cell times out and the kernel is
     # restarted with the cells before it replayed; either way no verdict changes.
     assert scores(grade(sabotaged, cell_timeout=6)) == scores(honest) == {
-        **FULL, "q1_gradf": 0.8, "q3_symmetric_diff": 0.0}
+        **FULL, "q1_gradf": 2.0, "q3_symmetric_diff": 0.0}
     assert scores(grade(right_but_patched, cell_timeout=6)) == FULL
 
 

@@ -116,6 +116,8 @@ def _micrograd(tmp: Path) -> list[tuple[str, Path]]:
         "exp-uses-x": {"edit": {"q4-value": ("self.grad += out.data * out.grad",
                                              "self.grad += self.data * out.grad")}},
         "gradf-raises": {"replace": {"q1-gradf": "def gradf(a, b, c):\n    raise ValueError('todo')"}},
+        "exp-grad-is-a-value": {"edit": {"q4-value": ("self.grad += out.data * out.grad",
+                                                      "self.grad += out * out.grad")}},
         "hardcoded": {"replace": {"q1-gradf": "def gradf(a, b, c):\n    return [-12.353553390593273, "
                                               "10.25699027111255, 0.0625]"}},
     }

@@ -108,7 +108,7 @@ def test_regrade_override_and_export(tmp_path, small_config, kernel_tmp, monkeyp
     assert code == 0
     first = {r["id"]: r for r in gradebook(out)}
     assert list(first) == ["101", "102", "103"]
-    assert (first["102"]["q1_gradf"], first["102"]["total"]) == ("0.8", "7.8")
+    assert (first["102"]["q1_gradf"], first["102"]["total"]) == ("2", "9")  # dc wrong: 2 of 3 components
     assert (first["103"]["status"], first["103"]["total"]) == ("rejected", "0")
     assert "carter_103_903_notes.txt is not a notebook" in stdout
 
@@ -117,17 +117,17 @@ def test_regrade_override_and_export(tmp_path, small_config, kernel_tmp, monkeyp
     assert code == 0, stdout
     row = {r["id"]: r for r in gradebook(out)}["102"]
     assert (row["q1_gradf"], row["total"]) == ("3", "10")
-    assert row["overrides"] == "q1_gradf 3 (grader 0.8): sign slip only"
+    assert row["overrides"] == "q1_gradf 3 (grader 2): sign slip only"
     feedback = (out / "submissions/102/feedback.md").read_text()
     assert "**Score: 10 / 10**" in feedback and ("## q1_gradf: Analytic gradient of f (3 / 3, set by "
                                                  "the instructor)") in feedback
-    assert "- **Your score 3 of 3 (set by the instructor: sign slip only); the grader gave 0.8**" in feedback
+    assert "- **Your score 3 of 3 (set by the instructor: sign slip only); the grader gave 2**" in feedback
     assert "/ 0)" not in feedback  # no part worth nothing
     gradescope = json.loads((out / "submissions/102/results.json").read_text())
     assert gradescope["score"] == 10 and min(t["max_score"] for t in gradescope["tests"]) > 0
     q1 = [t for t in gradescope["tests"] if t["name"].startswith("q1_gradf")]
     assert [(t["score"], t["max_score"]) for t in q1] == [(3, 3)] and "sign slip only" in q1[0]["output"]
-    assert json.loads((out / "submissions/102/result.json").read_text())["result"]["score"] == 7.8
+    assert json.loads((out / "submissions/102/result.json").read_text())["result"]["score"] == 9
 
     # Regrading one student (the file itself, --force) keeps every row and the override.
     untouched = (out / "submissions/101/result.json").stat().st_mtime_ns

@@ -78,6 +78,14 @@ def _compare(params: Params, at: Sequence[float], value: object) -> tuple[list[f
     return expected, got, ok
 
 
+def _wrong(names: Sequence[str], expected: Sequence[float], got: Sequence[float],
+           ok: Sequence[bool]) -> str | None:
+    """The wrong components, each with its expected and actual value; None when all are right."""
+    wrong = [f"{names[i]} expected {fmt(expected[i])}, got {fmt(got[i])}" for i, good in enumerate(ok)
+             if not good]
+    return "; ".join(wrong) or None
+
+
 def judge(question: Question, probes: Sequence[Probe], observations: Sequence[Observation]) -> list[PartResult]:
     params: Params = question.params
     names = _components(params)
@@ -93,20 +101,13 @@ def judge(question: Question, probes: Sequence[Probe], observations: Sequence[Ob
         except Unusable as exc:
             results.append(PartResult("published", 0.0, pub_points, f"unusable answer: {exc}"))
         else:
-            wrong = [i for i, good in enumerate(ok) if not good]
-            if not wrong:
-                message = f"{call} is correct"
-            else:
-                message = "; ".join(f"{names[i]} expected {fmt(expected[i])}, got {fmt(got[i])}"
-                                    for i in wrong)
-                message = f"{call}: {message}"
+            wrong = _wrong(names, expected, got, ok)
+            message = f"{call} is correct" if wrong is None else f"{call}: {wrong}"
             results.append(PartResult("published", pub_points * sum(ok) / len(ok), pub_points, message))
     if "hidden" in question.credit:
-        def one(probe: Probe, o: Observation) -> str | None:
+        def one(probe: Probe, o: Observation) -> tuple[float, str | None]:
             expected, got, ok = _compare(params, probe.inputs, o.value)
-            if all(ok):
-                return None
-            return f"expected {fmt(expected)}, got {fmt(got)}"
+            return sum(ok) / len(ok), _wrong(names, expected, got, ok)
         hidden = hidden_part("hidden", question.points * question.credit["hidden"],
                              probes[1:], observations[1:], one, params.function)
         answers = [o.value for o in observations if o.ok]

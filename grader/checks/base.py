@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
@@ -67,35 +68,65 @@ def rng_or_default(rng: random.Random | None) -> random.Random:
     return rng if rng is not None else random.SystemRandom()
 
 
-def hidden_part(name: str, points: float, probes: Sequence[Probe], observations: Sequence[Observation],
-                judge_one: Callable[[Probe, Observation], str | None], what: str,
-                explain: Callable[[Probe, Observation], str | None] | None = None) -> PartResult:
-    """All-or-nothing per hidden probe: the share of probes answered correctly earns the points.
+def with_notes(parts: Sequence[PartResult], probes: Sequence[Probe],
+               observations: Sequence[Observation]) -> list[PartResult]:
+    """One note per number-like type (a `Value` where a number belongs, a `Fraction`) in a question,
+    on the first part whose probes met it."""
+    results = list(parts)
+    if not results:
+        return results
+    names = [p.name for p in results]
+    seen: set[str] = set()
+    for probe, obs in zip(probes, observations):
+        for kind, note in obs.notes:
+            if kind in seen:
+                continue
+            seen.add(kind)
+            k = names.index(probe.part) if probe.part in names else 0
+            part = results[k]
+            results[k] = dataclasses.replace(part, message=f"{part.message}\nnote: {note}")
+    return results
 
-    ``judge_one`` returns None when a probe's answer is right, else why it is wrong.
+
+def hidden_part(name: str, points: float, probes: Sequence[Probe], observations: Sequence[Observation],
+                judge_one: Callable[[Probe, Observation], Any], what: str,
+                explain: Callable[[Probe, Observation], str | None] | None = None) -> PartResult:
+    """The share of hidden probes answered correctly earns the points.
+
+    ``judge_one`` returns None when a probe's answer is right, else why it is wrong; or, for an
+    answer with components (a gradient, a loss and its gradients), ``(share, why)``: the share of
+    the components that are right, which is the probe's credit, as in the published part.
     """
     failures: list[tuple[Probe, str]] = []
     answered = 0
+    earned = 0.0
+    partly = 0
     for probe, obs in zip(probes, observations):
         if not obs.ok:
             failures.append((probe, (explain and explain(probe, obs)) or no_answer(obs, what)))
             continue
         answered += 1
         try:
-            problem = judge_one(probe, obs)
+            verdict = judge_one(probe, obs)
         except Unusable as exc:
-            problem = f"unusable answer: {exc}"
-        if problem is not None:
-            failures.append((probe, problem))
+            verdict = f"unusable answer: {exc}"
+        share, problem = verdict if isinstance(verdict, tuple) else (0.0 if verdict else 1.0, verdict)
+        if problem is None or share >= 1:
+            earned += 1.0
+            continue
+        earned += max(0.0, share)
+        partly += share > 0
+        failures.append((probe, problem))
     total = len(probes)
     if total == 0:
         return PartResult(name, points, points, "no hidden checks declared")
-    passed = total - len(failures)
-    score = points * passed / total
+    score = points * earned / total
     if not failures:
         message = f"all {total} hidden checks passed"
     else:
+        part = (f" ({'all' if partly == len(failures) else partly} in part: a check earns the share of its "
+                f"numbers that are right)" if partly else "")
         probe, why = failures[0]
-        message = (f"{len(failures)} of {total} hidden checks failed; "
+        message = (f"{len(failures)} of {total} hidden checks failed{part}; "
                    f"for example {probe.label}: {why}")
     return PartResult(name, score, points, message, answered=answered > 0)

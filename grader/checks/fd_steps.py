@@ -12,7 +12,16 @@ operation as the notebook's own ``f``. A number *reproduces* a scheme at step ``
 2. it lies on the difference-quotient grid of that step (``g * h`` is a whole multiple of the
    spacing of floats near ``f(x)``, as every ``(f1 - f0) / h`` is, however ``f`` was written) and
    within the round-off of evaluating ``f`` another way (``8 eps |terms of f| / h``) of the
-   recomputed value.
+   recomputed value -- or the same for only the terms of ``f`` that depend on the variable, their
+   grid and their round-off (a student who differentiates term by term), or
+3. (a *signature*) it is the scheme at step ``h`` computed another way -- term by term, on only
+   the terms of ``f`` that depend on the variable, so with less round-off than ``f`` as a whole --
+   to within that computation's round-off, and its distance from the exact derivative is the
+   scheme's truncation error at ``h`` (``h f''/2`` forward, ``h^2 f'''/6`` central, with the
+   sign), at least ``SEPARATION`` times that round-off: a typed-in exact or rounded derivative has
+   no such signature. It counts only at a step the answer shows twice (two components are the
+   scheme at that step by rules 1 to 3) or at the published step, where ``CONFIRMING`` times is
+   enough (``findings``).
 Where the two are indistinguishable -- tiny steps, where round-off swamps truncation -- rules 1 and
 2 still separate them: the exact derivative (typed in, or computed symbolically) is not on any
 step's grid except by a coincidence of about one in a million, and a number pasted with few digits
@@ -26,9 +35,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Callable, Sequence
+from typing import Callable, Collection, Mapping, Sequence
 
 EPS = 2.0 ** -52
+SEPARATION = 16  # a signature's truncation error exceeds its round-off this many times to set a step
+CONFIRMING = 4   # ... and this many times to confirm a step the answer's other components set
+EXACT = ("bits",)  # how a match reproduces the very computation (a grid is shared by many)
 SCHEMES = ("forward", "central", "backward", "central_no_half")
 FORMULA = {
     "forward": "(f(x+h) - f(x)) / h",
@@ -56,23 +68,27 @@ class Component:
     curvature: float    # second partial derivative
     scale: float        # sum of |terms| of f at the point: what round-off in f is relative to
     exact_scale: float  # sum of |terms| of the partial derivative: round-off of an exact formula
+    partial: Callable[..., float] | None = None  # the terms of f that depend on this variable
+    partial_scale: float = 0.0                    # sum of their |values| at the point
 
-    def estimate(self, h: float, scheme: str) -> float:
-        """The scheme at step ``h``, computed exactly as a notebook computes it."""
+    def estimate(self, h: float, scheme: str, fn: Callable[..., float] | None = None) -> float:
+        """The scheme at step ``h``, computed exactly as a notebook computes it (on ``fn``, the
+        notebook's ``f`` unless given)."""
+        f = fn or self.fn
         x = list(self.point)
 
         def at(d: float) -> float:
             y = list(x)
             y[self.index] = x[self.index] + d
-            return self.fn(*y)
+            return f(*y)
 
         try:
             if scheme == "forward":
-                return (at(h) - self.fn(*x)) / h
+                return (at(h) - f(*x)) / h
             if scheme == "central":
                 return (at(h) - at(-h)) / (2 * h)
             if scheme == "backward":
-                return (self.fn(*x) - at(-h)) / h
+                return (f(*x) - at(-h)) / h
             if scheme == "central_no_half":
                 return (at(h) - at(-h)) / h
         except (ValueError, ZeroDivisionError, OverflowError):
@@ -82,18 +98,24 @@ class Component:
     def divisor(self, h: float, scheme: str) -> float:
         return 2 * h if scheme == "central" else h
 
-    def values(self, h: float, scheme: str) -> tuple[float, float]:
-        """The two f values whose difference the scheme divides."""
+    def values(self, h: float, scheme: str, fn: Callable[..., float] | None = None) -> tuple[float, float]:
+        """The two f values (``fn`` values) whose difference the scheme divides."""
+        f = fn or self.fn
         x = list(self.point)
         hi, lo = list(x), list(x)
         hi[self.index] = x[self.index] + (h if scheme != "backward" else 0.0)
         lo[self.index] = x[self.index] - (0.0 if scheme == "forward" else h)
-        return self.fn(*hi), self.fn(*lo)
+        return f(*hi), f(*lo)
 
     def roundoff(self, h: float, scheme: str) -> float:
         """How far a correct estimate may be from ours when ``f`` or ``x + h`` is rounded otherwise."""
         x = abs(self.point[self.index]) + h
         return (8 * EPS * self.scale + 2 * abs(self.exact) * math.ulp(x)) / self.divisor(h, scheme)
+
+    def partial_roundoff(self, h: float, scheme: str) -> float:
+        """``roundoff`` when only the terms that depend on the variable are evaluated."""
+        x = abs(self.point[self.index]) + h
+        return (4 * EPS * self.partial_scale + abs(self.exact) * math.ulp(x)) / self.divisor(h, scheme)
 
     def truncation(self, h: float) -> float:
         """The forward difference's leading truncation error at step ``h``."""
@@ -126,9 +148,9 @@ def candidate_steps(x: float, low: float, high: float, suggested: float) -> list
     return [Step(v, level < 3, level) for v, level in sorted(found.items())]
 
 
-def _on_grid(g: float, c: Component, h: float, scheme: str) -> bool:
+def _on_grid(g: float, c: Component, h: float, scheme: str, fn: Callable[..., float] | None = None) -> bool:
     """Whether ``g`` is (f1 - f0) / divisor for two floats f1, f0 near the recomputed ones."""
-    f1, f0 = c.values(h, scheme)
+    f1, f0 = c.values(h, scheme, fn)
     if not (math.isfinite(f1) and math.isfinite(f0)) or f1 == 0 or f0 == 0:
         return False
     if not (f0 / 2 <= f1 <= 2 * f0 if f0 > 0 else 2 * f0 <= f1 <= f0 / 2):
@@ -145,21 +167,47 @@ def _on_grid(g: float, c: Component, h: float, scheme: str) -> bool:
     return False
 
 
+def _partial_grid(g: float, c: Component, h: float, scheme: str) -> bool:
+    """Rule 2 for the scheme computed on the terms that depend on the variable alone."""
+    r = c.estimate(h, scheme, c.partial)
+    return (math.isfinite(r) and abs(g - r) <= c.partial_roundoff(h, scheme) + 4 * math.ulp(g)
+            and _on_grid(g, c, h, scheme, c.partial))
+
+
+def signature(g: float, c: Component, h: float, scheme: str, separation: float = SEPARATION) -> bool:
+    """Rule 3: ``g`` is ``scheme`` at step ``h`` computed another way, told apart from the exact
+    derivative by its truncation error (the distance from the exact derivative of the scheme
+    computed on the terms that depend on the variable, the most precise recomputation here)."""
+    r = c.estimate(h, scheme, c.partial)
+    if not math.isfinite(r):
+        return False
+    truncation = abs(r - c.exact)
+    for tol in (c.partial_roundoff(h, scheme) if c.partial else c.roundoff(h, scheme), c.roundoff(h, scheme)):
+        tol += 2 * math.ulp(g)
+        if truncation >= separation * tol and abs(g - r) <= tol:
+            return True
+    return False
+
+
 @dataclass(frozen=True)
 class Match:
     """A scheme and step that reproduce a number, and how closely."""
 
     scheme: str
     step: float
-    how: str  # "bits": recomputed bit for bit; "grid": a difference quotient within round-off
+    how: str  # "bits": recomputed bit for bit; "grid": a difference quotient within round-off;
+    #           "terms": the same on the terms that depend on the variable (a finer grid);
+    #           "signature": computed another way, with the scheme's truncation error (rule 3)
     level: int = 3  # how usual the step is (Step.level)
 
 
 def reproduce(g: float, c: Component, scheme: str, steps: Sequence[Step],
-              prefer: Sequence[float] = ()) -> list[Match]:
-    """Every step at which ``scheme`` reproduces ``g`` (rules 1 and 2 above), best first.
+              prefer: Sequence[float] = (), signed: Collection[float] | None = ()) -> list[Match]:
+    """Every step at which ``scheme`` reproduces ``g`` (rules 1 and 2 above, and rule 3: at the
+    ``signed`` steps with ``CONFIRMING`` separation; None: at every step with ``SEPARATION``),
+    best first.
 
-    Best: bit for bit before grid, then the ``prefer``red steps (the published one), then the usual
+    Best: bit for bit before grid before signature, then the ``prefer``red steps (the published one), then the usual
     10^-k, then 2 and 5 x 10^-k, then the smallest gap.
     """
     found = []
@@ -171,8 +219,13 @@ def reproduce(g: float, c: Component, scheme: str, steps: Sequence[Step],
         gap = abs(g - r)
         if gap <= 3 * math.ulp(r):
             how, rank = "bits", 0
+        elif c.partial and _partial_grid(g, c, h, scheme):
+            how, rank = "terms", 1
         elif gap <= c.roundoff(h, scheme) + 4 * math.ulp(g) and _on_grid(g, c, h, scheme):
             how, rank = "grid", 1
+        elif (signed is None and signature(g, c, h, scheme)
+              or signed is not None and h in signed and signature(g, c, h, scheme, CONFIRMING)):
+            how, rank = "signature", 2
         else:
             continue
         found.append(((rank, h not in prefer, step.level, gap), Match(scheme, h, how, step.level)))
@@ -199,8 +252,11 @@ class Finding:
 
 
 def classify(g: float, c: Component, asked: str, steps: Sequence[Step], outside: Sequence[Step],
-             trusted: Sequence[float]) -> Finding:
-    """What ``g`` is. The asked scheme wins when it reproduces ``g`` at least as well as another.
+             trusted: Sequence[float], signed: Mapping[str, Collection[float]] | None = None) -> Finding:
+    """What ``g`` is. The asked scheme wins when it reproduces ``g`` at least as well as another,
+    or at a step the answer shows elsewhere (``signed``) when the other does not, or only at a step
+    where round-off dominates (there one bit-for-bit match is a coincidence of a coarse grid; a
+    step shared by every component is judged by ``findings``).
 
     A number equal to the exact derivative (to the round-off of evaluating a formula for it) is the
     exact derivative, even when some odd step's grid happens to pass through it (``0.0625`` at
@@ -210,15 +266,21 @@ def classify(g: float, c: Component, asked: str, steps: Sequence[Step], outside:
     if not math.isfinite(g):
         return Finding("unknown")
     schemes = [asked] + [s for s in SCHEMES if s != asked]
-    found = {s: reproduce(g, c, s, steps, trusted) for s in schemes}
-    rank = {"bits": 0, "grid": 1}
+    found = {s: reproduce(g, c, s, steps, trusted, (signed or {}).get(s, ())) for s in schemes}
+    rank = {"bits": 0, "terms": 1, "grid": 1, "signature": 2}
     best = min((m[0] for m in found.values() if m), key=lambda m: rank[m.how], default=None)
     mine = found[asked]
     if is_exact(g, c):
-        vouched = tuple(m for m in mine if m.how == "bits" and m.step in trusted)
+        vouched = tuple(m for m in mine if m.how in EXACT and m.step in trusted)
         return Finding("estimate", vouched) if vouched else Finding("exact")
     if best is not None:
-        if mine and rank[mine[0].how] <= rank[best.how]:
+        shared = signed or {}
+
+        def consistent(scheme: str) -> bool:  # at a step the answer's other components show
+            return any(m.step in shared.get(scheme, ()) for m in found[scheme])
+
+        if mine and (rank[mine[0].how] <= rank[best.how]
+                     or consistent(asked) and (not consistent(best.scheme) or rounding_dominates(c, best.step))):
             return Finding("estimate", tuple(mine))
         return Finding("scheme", tuple(found[best.scheme]))
     for s in schemes if g != 0 else ():  # f(x + 1e-16) == f(x): zero says nothing about a step
@@ -233,3 +295,63 @@ def rounding_dominates(c: Component, h: float) -> bool:
     round-off? Only where it is not can a scheme be judged "more accurate" than another."""
     typical = (EPS * c.scale + abs(c.exact) * math.ulp(abs(c.point[c.index]) + h) / 2) / h
     return c.truncation(h) < 4 * typical
+
+
+def _signed_steps(got: Sequence[float], comps: Sequence[Component], steps: Sequence[Sequence[Step]],
+                  published: float) -> dict[str, set[float]]:
+    """Per scheme, the steps at which a signature (rule 3) counts: the published one, and those
+    at which at least two components are that scheme (by rules 1 and 2, or a clear signature)."""
+    out = {}
+    for s in SCHEMES:
+        seen: dict[float, int] = {}
+        for g, c, inside in zip(got, comps, steps):
+            if math.isfinite(g):
+                for h in {m.step for m in reproduce(g, c, s, inside, signed=None)}:
+                    seen[h] = seen.get(h, 0) + 1
+        out[s] = {h for h, n in seen.items() if n >= 2} | {published}
+    return out
+
+
+def _common_bits(got: Sequence[float], comps: Sequence[Component], steps: Sequence[Sequence[Step]],
+                 scheme: str, usual: bool = False) -> list[float]:
+    """The steps at which ``scheme`` reproduces every component bit for bit (``usual``: only
+    10^-k, 2 and 5 x 10^-k, the steps students type)."""
+    common: set[float] | None = None
+    for g, c, inside in zip(got, comps, steps):
+        hs = {m.step for m in reproduce(g, c, scheme, inside)
+              if m.how in EXACT and (m.level <= 1 or not usual)} if math.isfinite(g) else set()
+        common = hs if common is None else common & hs
+        if not common:
+            return []
+    return sorted(common or ())
+
+
+def findings(got: Sequence[float], comps: Sequence[Component], asked: str,
+             steps: Sequence[tuple[Sequence[Step], Sequence[Step]]], published: float) -> list[Finding]:
+    """What every component of an answer is, judged together.
+
+    A step the other components were computed with is trusted (an exact-looking component computed
+    at it bit for bit is an estimate); a signature counts only at a step the answer shows twice. When
+    another scheme reproduces every component bit for bit at one common step and the asked scheme
+    does so at no common step, the other scheme is what was computed: at tiny steps round-off puts
+    any difference quotient on some step's grid, and differing steps are weaker evidence than one.
+    """
+    inside = [s[0] for s in steps]
+    signed = _signed_steps(got, comps, inside, published)
+    trusted: tuple[float, ...] = (published,)
+    found = [classify(g, c, asked, *steps[i], trusted, signed) for i, (g, c) in enumerate(zip(got, comps))]
+    used = tuple(m.step for f in found if f.kind == "estimate" for m in f.matches if m.how in EXACT)
+    if used:
+        found = [classify(g, c, asked, *steps[i], trusted + used, signed) if f.kind == "exact" else f
+                 for i, (g, c, f) in enumerate(zip(got, comps, found))]
+    if len(got) < 2 or _common_bits(got, comps, inside, asked):
+        return found
+    for other in SCHEMES:
+        if other == asked:
+            continue
+        common = _common_bits(got, comps, inside, other, usual=True)
+        if common:
+            return [Finding("scheme", tuple(m for m in reproduce(g, c, other, inside[i])
+                                            if m.how in EXACT and m.step in common))
+                    for i, (g, c) in enumerate(zip(got, comps))]
+    return found

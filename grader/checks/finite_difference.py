@@ -26,7 +26,7 @@ from ..config import Question
 from ..probes import Observation, ProbeRequest, Unusable, as_vector
 from ..results import PartResult
 from .base import Probe, fmt, no_answer, point
-from .fd_steps import FORMULA, Component, Finding, Match, Step, candidate_steps, classify, rounding_dominates
+from .fd_steps import EXACT, FORMULA, Component, Finding, Match, Step, candidate_steps, findings, rounding_dominates
 
 
 class Scheme(str, enum.Enum):
@@ -86,12 +86,17 @@ def components(expression: str, variables: tuple[str, ...], at: tuple[float, ...
     expr = references.parse(expression, variables)
     fn = references.float_function(expression, variables)
     scale = references.scale_at(expr, variables, at)
-    return tuple(
-        Component(fn, tuple(float(x) for x in at), i,
-                  exact=references.value_at(references.partial(expr, v), variables, at),
-                  curvature=references.value_at(references.partial(expr, v, 2), variables, at),
-                  scale=scale, exact_scale=references.scale_at(references.partial(expr, v), variables, at))
-        for i, v in enumerate(variables))
+    out = []
+    for i, v in enumerate(variables):
+        terms = references.dependent_terms(expression, v)
+        out.append(Component(
+            fn, tuple(float(x) for x in at), i,
+            exact=references.value_at(references.partial(expr, v), variables, at),
+            curvature=references.value_at(references.partial(expr, v, 2), variables, at),
+            scale=scale, exact_scale=references.scale_at(references.partial(expr, v), variables, at),
+            partial=references.float_function(terms, variables) if terms else None,
+            partial_scale=references.scale_at(references.parse(terms, variables), variables, at) if terms else 0.0))
+    return tuple(out)
 
 
 @functools.lru_cache(maxsize=16)
@@ -110,22 +115,14 @@ NAMES = {"forward": "a forward difference", "central": "a central difference",
 
 
 def _findings(params: Params, got: Sequence[float], comps: Sequence[Component]) -> list[Finding]:
-    """Classify every component; a step the other components were computed with is trusted too."""
-    asked = params.scheme.value
-    steps = _steps(params)
-    trusted: tuple[float, ...] = (params.h,)
-    findings = [classify(g, c, asked, *steps[i], trusted) for i, (g, c) in enumerate(zip(got, comps))]
-    used = tuple(m.step for f in findings if f.kind == "estimate" for m in f.matches if m.how == "bits")
-    if used:
-        findings = [classify(g, c, asked, *steps[i], trusted + used) if f.kind == "exact" else f
-                    for i, (g, c, f) in enumerate(zip(got, comps, findings))]
-    return findings
+    """Classify every component, judged together (``fd_steps.findings``)."""
+    return findings(got, comps, params.scheme.value, _steps(params), params.h)
 
 
 def _display(finding: Finding, common: Sequence[float]) -> Match:
     """The match to name: bit for bit if any, at a step shared with the other components if any."""
     order = {h: k for k, h in enumerate(common)}
-    return min(finding.matches, key=lambda m: (m.how != "bits", m.level, order.get(m.step, len(order))))
+    return min(finding.matches, key=lambda m: (m.how not in EXACT, m.level, order.get(m.step, len(order))))
 
 
 @dataclass(frozen=True)
@@ -136,6 +133,7 @@ class _Verdict:
     compared: tuple[float, float] | None = None  # (own error, the other scheme's) where judged
     rounding: bool = False                       # round-off dominates at this step
     backward: bool = False                       # a backward difference, accepted as a forward one
+    shared: str | None = None                    # an explanation said once for every component
 
 
 def _judge_one(params: Params, i: int, g: float, c: Component, finding: Finding,
@@ -171,9 +169,10 @@ def _judge_one(params: Params, i: int, g: float, c: Component, finding: Finding,
                 f"(error {err:.2g} against {other_err:.2g})"))
         return _Verdict(1.0, h, None, (err, other_err))
     expected = c.estimate(params.h, asked)
+    shared = None
     if finding.kind == "exact":
-        why = (f"got {fmt(g)}, the exact derivative, not a finite-difference estimate: compute it from "
-               f"calls to f, as {FORMULA[asked]}")
+        why = f"got {fmt(g)}, the exact derivative, not a finite-difference estimate"
+        shared = f"compute each component from calls to f, as {FORMULA[asked]}"
     elif finding.kind == "scheme":
         m = _display(finding, common)
         why = (f"got {fmt(g)}, which is {NAMES[m.scheme]} {FORMULA[m.scheme]} with h = {m.step:g}, not "
@@ -184,12 +183,14 @@ def _judge_one(params: Params, i: int, g: float, c: Component, finding: Finding,
         why = (f"got {fmt(g)}, which is {scheme} with h = {m.step:g}, outside the plausible steps "
                f"{low:g} to {high:g}: use a step such as h = {params.h:g}")
     else:
-        why = (f"expected {fmt(expected)} ({NAMES[asked]} with h = {params.h:g}, or with any step from "
-               f"{low:g} to {high:g}), got {fmt(g)}, which no such step reproduces")
+        why = f"expected {fmt(expected)}, got {fmt(g)}, which no such step reproduces"
+        shared = f"the expected values are {NAMES[asked]} with h = {params.h:g}"
         if math.isfinite(g) and err <= tol:
-            why += (f"; it is {err:.1g} from the exact derivative, but numbers typed in or computed "
-                    f"another way are not an estimate: compute it from calls to f")
-    return _Verdict(0.0, None, f"{name} {why}" if why.startswith("expected") else f"{name}: {why}")
+            why += f" (it is {err:.1g} from the exact derivative)"
+            shared += (": numbers typed in or computed another way are not an estimate, compute them "
+                       "from calls to f")
+    return _Verdict(0.0, None, f"{name} {why}" if why.startswith("expected") else f"{name}: {why}",
+                    shared=shared)
 
 
 def judge(question: Question, probes: Sequence[Probe], observations: Sequence[Observation]) -> list[PartResult]:
@@ -205,7 +206,7 @@ def judge(question: Question, probes: Sequence[Probe], observations: Sequence[Ob
         return [PartResult("estimate", 0.0, points, f"unusable answer: {exc}")]
     comps = components(params.expression, params.variables, params.point)
     findings = _findings(params, got, comps)
-    exact = [m.step for f in findings if f.kind == "estimate" for m in f.matches if m.how == "bits"]
+    exact = [m.step for f in findings if f.kind == "estimate" for m in f.matches if m.how in EXACT]
     shared = [m.step for f in findings if f.kind == "estimate" for m in f.matches]
     common = sorted(set(shared), key=lambda h: (h != params.h, -exact.count(h), -shared.count(h), h))
     verdicts = [_judge_one(params, i, g, c, f, common)
@@ -234,6 +235,9 @@ def judge(question: Question, probes: Sequence[Probe], observations: Sequence[Ob
         return [PartResult("estimate", score, points, message)]
     tol = params.abs_tol
     details = "; ".join(v.problem for v in verdicts if v.problem)
+    said = list(dict.fromkeys(v.shared for v in verdicts if v.shared))  # each explanation once
+    if said:
+        details += " -- " + "; ".join(said)
     message = (f"{what} should be the {scheme} (any step from {params.steps[0]:g} to {params.steps[1]:g}, "
                f"for example h = {params.h:g}, within {tol:g} of the gradient): {details}")
     return [PartResult("estimate", score, points, message)]

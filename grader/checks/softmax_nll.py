@@ -97,20 +97,22 @@ def _softmax_problems(params: Params, inputs: tuple[list[float], int], value: ob
     return problems
 
 
-def _graph_problem(params: Params, nodes: list[list[object]], obs: Observation) -> str | None:
+def _graph_problem(params: Params, nodes: list[list[object]], obs: Observation) -> tuple[float, str | None]:
+    """The share of the output's .data and the leaves' grads that are right, and the first problem."""
     value = obs.value
     if type(value) is not dict:
         raise Unusable("the result is not a mapping")
     data, grads = graphs.reference(nodes)
     got_data = as_vector(value.get("data"), len(nodes), "node values")
     got_grads = as_vector(value.get("grad"), len(grads), "leaf grads")
-    for i, (g, e) in enumerate(zip(got_data, data)):
-        if not references.close(g, e, params.rel_tol, params.abs_tol):
-            return f"n{i} = {graphs.describe(nodes[i])} has .data {fmt(g)}, expected {fmt(e)}"
-    for i, (g, e) in enumerate(zip(got_grads, grads)):
-        if not references.close(g, e, params.rel_tol, params.abs_tol):
-            return f"leaf n{i}.grad expected {fmt(e)}, got {fmt(g)}"
-    return None
+    problems = [f"n{i} = {graphs.describe(nodes[i])} has .data {fmt(g)}, expected {fmt(e)}"
+                for i, (g, e) in enumerate(zip(got_data, data))
+                if not references.close(g, e, params.rel_tol, params.abs_tol)]
+    out_wrong = not references.close(got_data[-1], data[-1], params.rel_tol, params.abs_tol)
+    wrong_grads = [f"leaf n{i}.grad expected {fmt(e)}, got {fmt(g)}" for i, (g, e) in enumerate(zip(got_grads, grads))
+                   if not references.close(g, e, params.rel_tol, params.abs_tol)]
+    share = 1 - (out_wrong + len(wrong_grads)) / (1 + len(grads))
+    return share, (problems + wrong_grads)[0] if problems or wrong_grads else None
 
 
 def _diagnoses(params: Params, probes: Sequence[Probe], observations: Sequence[Observation]) -> list[str]:
@@ -142,14 +144,15 @@ def judge(question: Question, probes: Sequence[Probe], observations: Sequence[Ob
             message = ("loss and all gradients are correct" if not problems else "; ".join(problems) + cause)
             results.append(PartResult("published", pub_points * share, pub_points, message))
     if "hidden" in question.credit:
-        def one(probe: Probe, o: Observation) -> str | None:
+        def one(probe: Probe, o: Observation) -> str | None | tuple[float, str | None]:
             if isinstance(probe.inputs, battery.Case):
                 verdict = battery.judge_case(probe.inputs, o, params.rel_tol, params.abs_tol)
                 return None if verdict.ok else verdict.message
             if probe.request.task == "graph":
                 return _graph_problem(params, probe.inputs, o)
             problems = _softmax_problems(params, probe.inputs, o.value)
-            return "; ".join(problems[:3]) if problems else None
+            checked = len(probe.inputs[0]) + 1  # the loss and each logit's grad, as published
+            return (checked - len(problems)) / checked, "; ".join(problems[:3]) or None
 
         def explain(probe: Probe, o: Observation) -> str | None:
             if isinstance(probe.inputs, battery.Case):
@@ -165,5 +168,7 @@ def judge(question: Question, probes: Sequence[Probe], observations: Sequence[Ob
                              f"your `{params.value_class}`", explain)
         if hidden.score < hidden.max_score and causes:
             hidden = dataclasses.replace(hidden, message=hidden.message + cause)
+            if results[0].message.endswith(cause):  # the cause once, where the battery found it
+                results[0] = dataclasses.replace(results[0], message=results[0].message[:-len(cause)])
         results.append(hidden)
     return results

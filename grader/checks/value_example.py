@@ -128,9 +128,9 @@ def judge(question: Question, probes: Sequence[Probe], observations: Sequence[Ob
                 message = f"with {probe.label}: {verdict.problem}"
             results.append(PartResult("published", pub_points * share, pub_points, message))
     if "hidden" in question.credit:
-        def one(p: Probe, o: Observation) -> str | None:
-            return judge_graph(p.inputs, o.value, params.rel_tol, params.abs_tol, labels,
-                               example.output).problem
+        def one(p: Probe, o: Observation) -> tuple[float, str | None]:
+            verdict = judge_graph(p.inputs, o.value, params.rel_tol, params.abs_tol, labels, example.output)
+            return (verdict.checked - len(verdict.wrong)) / verdict.checked, verdict.problem
 
         results.append(hidden_part("hidden", question.points * question.credit["hidden"], probes[1:],
                                    observations[1:], one, f"your `{params.value_class}`",

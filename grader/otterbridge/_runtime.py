@@ -49,7 +49,9 @@ def as_number(value, what):
 
 def observe(env, task, args, weights=None):
     """Run one probe task of the grader's runner on the student's names: (status, value or why)."""
-    _state.update({"shell": _Shell(env), "float": float.__float__, "int": int.__int__})
+    _state.update({"shell": _Shell(env), "float": float.__float__, "int": int.__int__, "to_float": float,
+                   "getattribute": object.__getattribute__})
+    _state.pop("notes", None)
     _FIXED[:] = list(weights or [])
     try:
         return "ok", TASKS[task](*args)
@@ -342,30 +344,27 @@ def judge_fd(s, env):
         got = as_vector(value, len(s["components"]), s["variable"])
     except Unusable as exc:
         return "`%s`: unusable answer: %s" % (s["variable"], exc)
-    fn = eval("lambda %s: %s" % (", ".join(s["variables"]), s["expression"]), dict(_MATH_NAMES))
+    fn = _fd_function(s, s["expression"])
     point, asked, low, high, h = tuple(s["point"]), s["scheme"], s["low"], s["high"], s["h"]
-    comps = [Component(fn, point, i, **c) for i, c in enumerate(s["components"])]
+    comps = [Component(fn, point, i, partial=_fd_function(s, c.pop("partial")), **c)
+             for i, c in enumerate(dict(c) for c in s["components"])]
     steps = [(candidate_steps(x, low, high, h),
               [t for t in candidate_steps(x, 1e-16, 0.5, h) if t.value < low or t.value > high])
              for x in point]
-    findings = [classify(g, c, asked, *steps[i], (h,)) for i, (g, c) in enumerate(zip(got, comps))]
-    used = tuple(m.step for f in findings if f.kind == "estimate" for m in f.matches if m.how == "bits")
-    if used:
-        findings = [classify(g, c, asked, *steps[i], (h,) + used) if f.kind == "exact" else f
-                    for i, (g, c, f) in enumerate(zip(got, comps, findings))]
-    exact = [m.step for f in findings if f.kind == "estimate" for m in f.matches if m.how == "bits"]
-    shared = [m.step for f in findings if f.kind == "estimate" for m in f.matches]
+    found = findings(got, comps, asked, steps, h)
+    exact = [m.step for f in found if f.kind == "estimate" for m in f.matches if m.how in EXACT]
+    shared = [m.step for f in found if f.kind == "estimate" for m in f.matches]
     common = sorted(set(shared), key=lambda t: (t != h, -exact.count(t), -shared.count(t), t))
     order = dict((t, k) for k, t in enumerate(common))
     problems = []
-    for i, (g, c, f) in enumerate(zip(got, comps, findings)):
+    for i, (g, c, f) in enumerate(zip(got, comps, found)):
         name = "component %d (d/d%s)" % (i, s["variables"][i])
         tol = max(s["abs_tol"], s["rel_tol"] * abs(c.exact))
         err = abs(g - c.exact)
         backward = (f.kind == "scheme" and asked == "forward" and s["accept_backward"]
                     and f.matches[0].scheme == "backward")
         if f.kind == "estimate" or backward:
-            step = min(f.matches, key=lambda m: (m.how != "bits", m.level, order.get(m.step, len(order)))).step
+            step = min(f.matches, key=lambda m: (m.how not in EXACT, m.level, order.get(m.step, len(order)))).step
             if err > tol:
                 problems.append("%s: %s is %s with h = %g, but %.2g from the gradient %s, more than the %g "
                                 "the notebook's self-check allows: use a smaller step, such as h = %g"
@@ -397,6 +396,12 @@ def judge_fd(s, env):
         return s["ok"]
     return ("`%s` should be the %s (any step from %g to %g, for example h = %g, within %g of the "
             "gradient): %s" % (s["variable"], s["what"], low, high, h, s["abs_tol"], "; ".join(problems)))
+
+
+def _fd_function(s, expression):
+    if expression is None:
+        return None
+    return eval("lambda %s: %s" % (", ".join(s["variables"]), expression), dict(_MATH_NAMES))
 
 
 _MATH_NAMES = {"__builtins__": {}, "sin": _math.sin, "cos": _math.cos, "tan": _math.tan,

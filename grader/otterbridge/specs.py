@@ -189,5 +189,7 @@ def _fd(q: Question) -> dict[str, Any]:
             "more_accurate_than": p.more_accurate_than.value if p.more_accurate_than else None,
             "abs_tol": p.abs_tol, "rel_tol": p.rel_tol, "accept_backward": p.accept_backward,
             "components": [{"exact": c.exact, "curvature": c.curvature, "scale": c.scale,
-                            "exact_scale": c.exact_scale} for c in comps],
+                            "exact_scale": c.exact_scale, "partial_scale": c.partial_scale,
+                            "partial": references.dependent_terms(p.expression, v)}
+                           for c, v in zip(comps, p.variables)],
             "what": what, "label": f"`{p.variable}`", "ok": f"`{p.variable}` is a correct {what}"}

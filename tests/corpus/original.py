@@ -286,6 +286,20 @@ CEN_HALF = """h = 0.0001
 numerical_grad2 = [(f(2 + h/2, 3, 4) - f(2 - h/2, 3, 4)) / h,
                    (f(2, 3 + h/2, 4) - f(2, 3 - h/2, 4)) / h,
                    (f(2, 3, 4 + h/2) - f(2, 3, 4 - h/2)) / h]"""
+# issue 23: each partial derivative from only the terms of f that depend on that variable
+FWD_TERMS = """h = 0.000001
+# only the terms with a: -a**3 - a**0.5; with b: sin(3*b) + b**2.5; with c: -1.0/c
+dfda = ((-(2+h)**3 - (2+h)**0.5) - (-2**3 - 2**0.5)) / h
+dfdb = ((sin(3*(3+h)) + (3+h)**2.5) - (sin(9) + 3**2.5)) / h
+dfdc = (-1.0/(4+h) + 1.0/4) / h
+numerical_grad = [dfda, dfdb, dfdc]"""
+CEN_TERMS = """h = 0.001
+fa = lambda a: -a**3 - a**0.5
+fb = lambda b: sin(3*b) + b**2.5
+fc = lambda c: -1.0/c
+numerical_grad2 = [(fn(x + h) - fn(x - h)) / (2*h) for fn, x in [(fa, 2), (fb, 3), (fc, 4)]]"""
+GRADF_ONE_TERM = """def gradf(a, b, c):
+  return [-3*a**2 - 0.5*a**-0.5, cos(3*b) + 2.5*b**1.5, 1/c**2]"""
 
 FULL = {"q1_gradf": 3.0, "q2_forward_diff": 2.0, "q3_symmetric_diff": 2.0, "q4_softmax_nll": 3.0}
 
@@ -316,7 +330,7 @@ SUBMISSIONS = {
                     ["%pip install torch", "import matplotlib.pyplot as plt\nplt.plot([1, 2], [3, 4])",
                      "print(numerical_grad, numerical_grad2)", "x = input('press enter')"], FULL, {}),
     "sign-error-dc": (GRADF_SIGN, FWD_INLINE, CEN_INLINE, OPS, [],
-                      {**FULL, "q1_gradf": 0.8}, {"q1_gradf": "df/dc expected 0.0625, got -0.0625"}),
+                      {**FULL, "q1_gradf": 2.0}, {"q1_gradf": "df/dc expected 0.0625, got -0.0625"}),
     "copied-gradf": (GRADF, "numerical_grad = gradf(2, 3, 4)", "numerical_grad2 = gradf(2, 3, 4)", OPS, [],
                      {**FULL, "q2_forward_diff": 0.0, "q3_symmetric_diff": 0.0},
                      {"q2_forward_diff": "the exact derivative"}),
@@ -335,6 +349,16 @@ SUBMISSIONS = {
                        [], None, {"q4_softmax_nll": "`log` backward"}),
     "exp-overwrites": (GRADF, FWD_INLINE, CEN_INLINE, edit(OPS, "self.grad += out.data", "self.grad = out.data"),
                        [], None, {"q4_softmax_nll": "`exp` backward: for z = x.exp() + x.exp()"}),
+    # issue 23
+    "term-by-term": (GRADF, FWD_TERMS, CEN_TERMS, OPS, [], FULL, {"q3_symmetric_diff": "h = 0.001"}),
+    "forward-as-central-1e-8": (GRADF, fwd_loop("1e-8"), fwd_loop("1e-8").replace("numerical_grad", "numerical_grad2"),
+                                OPS, [], {**FULL, "q3_symmetric_diff": 0.0},
+                                {"q3_symmetric_diff": "a forward difference (f(x+h) - f(x)) / h with h = 1e-08"}),
+    "exp-grad-is-a-value": (GRADF, FWD_INLINE, CEN_INLINE, edit(OPS, "self.grad += out.data * out.grad",
+                                                                "self.grad += out * out.grad"), [], FULL,
+                            {"q4_softmax_nll": "is a `Value` object, not a number"}),
+    "gradf-one-term-wrong": (GRADF_ONE_TERM, FWD_INLINE, CEN_INLINE, OPS, [], {**FULL, "q1_gradf": 2.0},
+                             {"q1_gradf": "(all in part"}),
     "untouched": ("def gradf(a, b, c):\n  return [0, 0, 0] # todo, return [df/da, df/db, df/dc]",
                   "numerical_grad = [0, 0, 0] # TODO", "numerical_grad2 = [0, 0, 0] # TODO", "  # TODO", [],
                   {q: 0.0 for q in FULL}, {}),
