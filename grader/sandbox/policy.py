@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from ..errors import UsageError
+from . import cgroup
 from .allowlist import bwrap_args, find_bwrap, memfd, passwd_entries
 from .identity import Identity, UidPool, checked, named_identity, stranger
 
@@ -63,6 +64,7 @@ class Policy:
     pool: UidPool | None = None    # else, as root: a uid of its own per kernel
     hide: tuple[str, ...] = ()     # ``namespaces`` level: paths covered with empty mounts
     why: str = ""                  # why no stronger level could be had
+    cgroups: cgroup.Hierarchy | None = None  # where each kernel's budget is enforced (None: nowhere)
 
     @property
     def summary(self) -> str:
@@ -130,6 +132,25 @@ def detect(kernel_user: str | None = None, *, create_user: bool = False, fix: bo
 
     ``cap`` (else ``$GRADER_ISOLATION``) is the strongest level to consider.
     """
+    found = _detect(kernel_user, create_user=create_user, fix=fix, cap=cap)
+    hierarchy = cgroup.detect()
+    return dataclasses.replace(found, cgroups=hierarchy,
+                               layers=(*found.layers, _resources(hierarchy)))
+
+
+def _resources(hierarchy: cgroup.Hierarchy) -> Layer:
+    """The budget layer: each sandbox's memory, processes and CPU, and how they are enforced."""
+    if hierarchy.kind is cgroup.Kind.NONE:
+        return Layer("budget", False, "per process only (address space, processes of the user, "
+                     "CPU seconds) and size-capped tmpfs; no cgroup: " + hierarchy.detail)
+    what = {"memory": "memory (tmpfs, inodes and children included)", "pids": "processes",
+            "cpu": "a fair CPU share of at most one core"}
+    limits = ", ".join(what[c] for c in hierarchy.controls)
+    return Layer("budget", True, f"one cgroup per kernel ({hierarchy.detail}): {limits}",
+                 f"cgroup {hierarchy.kind.value} budget")
+
+
+def _detect(kernel_user: str | None, *, create_user: bool, fix: bool, cap: Level | None) -> Policy:
     root = os.geteuid() == 0
     if kernel_user is not None and not root:
         raise UsageError("--kernel-user needs the grader to run as root")
