@@ -147,6 +147,43 @@ def detect(root: Path = Path("/"), *, pid: int | None = None) -> Hierarchy:
     return Hierarchy(Kind.NONE, (), "; ".join(why) or "no cgroup file system")
 
 
+def tag(pid: int | None = None) -> str:
+    """``PID.STARTTIME`` of a grader process: names its cgroups, and tells whether it still runs."""
+    pid = os.getpid() if pid is None else pid
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+        return f"{pid}.{int(stat[stat.rfind(b')') + 2:].split()[19])}"
+    except (OSError, ValueError, IndexError):
+        return str(pid)
+
+
+def _stale(name: str) -> bool:
+    """A cgroup folder ``grader-PID.START-...`` whose grader process no longer runs."""
+    owner = name[len("grader-"):].split("-", 1)[0]
+    pid = owner.split(".", 1)[0]
+    return pid.isdigit() and "." in owner and tag(int(pid)) != owner
+
+
+def sweep(hierarchy: Hierarchy) -> int:
+    """Kill and remove the cgroups of graders that died without removing them (kill -9)."""
+    removed = 0
+    places = [base.parent if hierarchy.kind is Kind.V2 else base for _, base in hierarchy.bases]
+    for controller, place in zip([c for c, _ in hierarchy.bases], places):
+        try:
+            entries = [e for e in place.iterdir() if e.name.startswith("grader-") and e.is_dir()]
+        except OSError:
+            continue
+        for entry in entries:
+            if not _stale(entry.name):
+                continue
+            inner = [e for e in entry.iterdir() if e.is_dir()] if hierarchy.kind is Kind.V2 else []
+            for folder in [*inner, entry]:
+                Group(hierarchy, {controller: folder}).remove()
+            removed += 1
+    return removed
+
+
 def _setup_v2(base: Path, pid: int, *, fake: bool) -> Hierarchy | str:
     """A subtree of this process's own v2 cgroup with memory, pids (and cpu) enabled for kernels.
 
@@ -158,7 +195,7 @@ def _setup_v2(base: Path, pid: int, *, fake: bool) -> Hierarchy | str:
         return f"cgroup v2: the memory and pids controllers are not available in {base}"
     if not os.access(base, os.W_OK) or not os.access(base / "cgroup.subtree_control", os.W_OK):
         return f"cgroup v2: {base} is not delegated to this user"
-    kernels = base / f"grader-{pid}-kernels"
+    kernels = base / f"grader-{tag(pid)}-kernels"
     try:
         _enable(base, wanted, pid)
         kernels.mkdir(exist_ok=True)
@@ -178,7 +215,7 @@ def _enable(base: Path, wanted: list[str], pid: int) -> None:
     except OSError as exc:
         if exc.errno != errno.EBUSY:
             raise
-    leaf = base / f"grader-{pid}"   # processes in base: move the grader out of the way
+    leaf = base / f"grader-{tag(pid)}"   # processes in base: move the grader out of the way
     leaf.mkdir(exist_ok=True)
     _write(leaf / "cgroup.procs", str(pid))
     _write(base / "cgroup.subtree_control", control)

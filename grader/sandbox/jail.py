@@ -159,7 +159,7 @@ class Jail:
             return
         budget = cgroup.Budget(self.limits.memory_mb, self.limits.max_processes, 1.0)
         try:
-            self.group = cgroup.Group.create(hierarchy, f"grader-{os.getpid()}-{self.token[:12]}",
+            self.group = cgroup.Group.create(hierarchy, f"grader-{cgroup.tag()}-{self.token[:12]}",
                                              budget)
         except OSError as exc:  # the kernel then runs under per-process limits only
             self.group_problem = f"no cgroup for this kernel ({exc.strerror or exc})"

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from ..errors import UsageError
-from . import cgroup
+from . import cgroup, machine
 from .allowlist import bwrap_args, find_bwrap, memfd, passwd_entries
 from .identity import Identity, UidPool, checked, named_identity, stranger
 
@@ -134,6 +134,8 @@ def detect(kernel_user: str | None = None, *, create_user: bool = False, fix: bo
     """
     found = _detect(kernel_user, create_user=create_user, fix=fix, cap=cap)
     hierarchy = cgroup.detect()
+    cgroup.sweep(hierarchy)
+    machine.protect_self()
     return dataclasses.replace(found, cgroups=hierarchy,
                                layers=(*found.layers, _resources(hierarchy)))
 
