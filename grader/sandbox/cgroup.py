@@ -53,6 +53,7 @@ class Hierarchy:
     bases: tuple[tuple[str, Path], ...] = ()
     detail: str = ""
     fake: bool = False   # a test's folder standing for the cgroup file system
+    enabled: tuple[str, ...] = ()   # v2: the controllers enabled for kernels' cgroups
 
     def base(self, controller: str) -> Path | None:
         return next((path for name, path in self.bases if name == controller), None)
@@ -61,8 +62,7 @@ class Hierarchy:
     def controls(self) -> tuple[str, ...]:
         """What a kernel's cgroup limits: some of memory, pids, cpu (and cpu time is measured)."""
         if self.kind is Kind.V2:
-            have = _words(_read(self.bases[0][1] / "cgroup.controllers"))
-            return tuple(c for c in ("memory", "pids", "cpu") if c in have)
+            return self.enabled
         return tuple(c for c in ("memory", "pids", "cpu") if self.base(c) is not None)
 
 
@@ -166,10 +166,15 @@ def _stale(name: str) -> bool:
 
 
 def sweep(hierarchy: Hierarchy) -> int:
-    """Kill and remove the cgroups of graders that died without removing them (kill -9)."""
-    removed = 0
+    """Kill and remove the cgroups of graders that died without removing them (kill -9);
+    returns how many kernels' (or graders') cgroups were removed."""
+    removed: set[str] = set()
     places = [base.parent if hierarchy.kind is Kind.V2 else base for _, base in hierarchy.bases]
+    seen = set()
     for controller, place in zip([c for c, _ in hierarchy.bases], places):
+        if place in seen:
+            continue
+        seen.add(place)
         try:
             entries = [e for e in place.iterdir() if e.name.startswith("grader-") and e.is_dir()]
         except OSError:
@@ -180,8 +185,8 @@ def sweep(hierarchy: Hierarchy) -> int:
             inner = [e for e in entry.iterdir() if e.is_dir()] if hierarchy.kind is Kind.V2 else []
             for folder in [*inner, entry]:
                 Group(hierarchy, {controller: folder}).remove()
-            removed += 1
-    return removed
+            removed.add(entry.name)
+    return len(removed)
 
 
 def _setup_v2(base: Path, pid: int, *, fake: bool) -> Hierarchy | str:
@@ -202,7 +207,8 @@ def _setup_v2(base: Path, pid: int, *, fake: bool) -> Hierarchy | str:
         _write(kernels / "cgroup.subtree_control", " ".join("+" + c for c in wanted))
     except OSError as exc:
         return f"cgroup v2: cannot make a subtree in {base} ({exc.strerror or exc})"
-    return Hierarchy(Kind.V2, (("", kernels),), f"cgroup v2 ({', '.join(wanted)})", fake=fake)
+    return Hierarchy(Kind.V2, (("", kernels),), f"cgroup v2 ({', '.join(wanted)})", fake=fake,
+                     enabled=tuple(wanted))
 
 
 def _enable(base: Path, wanted: list[str], pid: int) -> None:
@@ -246,7 +252,8 @@ class Group:
         return group
 
     def _make(self, controller: str, folder: Path) -> None:
-        folder.mkdir(mode=0o755)
+        if folder not in self.folders.values():  # co-mounted controllers (cpu,cpuacct) share one
+            folder.mkdir(mode=0o755)
         self.folders[controller] = folder
 
     def _limits_v2(self, budget: Budget) -> None:
@@ -275,7 +282,7 @@ class Group:
     @property
     def procs_files(self) -> list[str]:
         """The files a process writes its pid to, to join this cgroup (every hierarchy's)."""
-        return [str(folder / "cgroup.procs") for folder in self.folders.values()]
+        return sorted({str(folder / "cgroup.procs") for folder in self.folders.values()})
 
     def join(self, pid: int) -> None:
         for path in self.procs_files:

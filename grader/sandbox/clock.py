@@ -17,12 +17,12 @@ OWN = "own time"         # the rule that ended a cell: charged time (wall minus 
 WALL = "wall clock"      # the rule that ended a cell: the wall-clock backstop, or no statistics
 
 
-def waited(pid: int | None) -> float | None:
-    """Seconds ``pid`` (its main thread) has spent waiting for a CPU since it started."""
+def waited(pid: int | None, tid: int | None = None) -> float | None:
+    """Seconds ``pid`` (its main thread, or its thread ``tid``) has spent waiting for a CPU."""
     if pid is None:
         return None
     try:
-        with open(f"/proc/{pid}/schedstat", "rb") as fh:
+        with open(f"/proc/{pid}/task/{tid}/schedstat" if tid else f"/proc/{pid}/schedstat", "rb") as fh:
             fields = fh.read().split()
         return int(fields[1]) / 1e9
     except (OSError, ValueError, IndexError):
