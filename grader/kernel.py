@@ -301,15 +301,8 @@ class Kernel:
         return [f"the sandbox reached {limit}; what needed more was killed"] if limit else []
 
     def _limit_note(self) -> str:
-        """The sandbox limit a dead kernel met, if its cgroup says so."""
-        hits = self.jail.limit_hits()
-        said = []
-        if hits.get("oom_kill"):
-            said.append(f"its memory limit ({self.limits.memory_mb} MiB for the kernel, its "
-                        f"children and files together)")
-        if hits.get("pids_max"):
-            said.append(f"its process limit ({self.limits.max_processes})")
-        return " and ".join(said)
+        """The sandbox limits the kernel met (cgroup events, or measured without a cgroup)."""
+        return " and ".join(self.jail.limits_reached())
 
     async def _timed(self, run: Any, limit: float) -> tuple[Any, str | None]:
         """Await ``run`` until it finishes or ``limit`` seconds of the kernel's own time
@@ -320,7 +313,12 @@ class Kernel:
         try:
             while not task.done():
                 await asyncio.wait({task}, timeout=0.2)
-                if not task.done() and (rule := watch.expired(limit)) is not None:
+                if task.done():
+                    break
+                if (rule := watch.expired(limit)) is not None:
+                    break
+                if self.jail.over_budget() is not None:
+                    rule = "budget"
                     break
         finally:
             self.waited += watch.wait()
@@ -384,6 +382,8 @@ class Kernel:
             self.client.stop()
             with contextlib.suppress(BaseException):
                 await task
+        if rule == "budget":
+            return "killed", f"the sandbox reached {self._limit_note()}"
         try:
             if rule is not None:
                 raise CellTimeoutError(rule)
@@ -498,7 +498,7 @@ class Kernel:
             try:
                 msg = await kc.get_iopub_msg(timeout=0.25)
             except Empty:
-                if not await self.km.is_alive():  # type: ignore[union-attr]
+                if self.jail.over_budget() is not None or not await self.km.is_alive():  # type: ignore[union-attr]
                     limit = self._limit_note()
                     await self._restart("the kernel died during a probe")
                     return Observation(ObsStatus.DIED, detail="the kernel died" + (

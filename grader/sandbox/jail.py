@@ -46,7 +46,8 @@ from typing import Any, Awaitable, Callable
 
 from ..config import Limits
 from . import cgroup
-from .allowlist import CONNECTION, SOCKETS, bwrap_args, memfd, passwd_entries, sandbox_env
+from . import usage
+from .allowlist import CONNECTION, HOME, SOCKETS, bwrap_args, memfd, passwd_entries, sandbox_env
 from .kernlog import BoundedLog, Budget
 from .identity import Identity, closed_on_the_way
 from .policy import Level, Policy
@@ -126,6 +127,7 @@ class Jail:
         self.group_problem = ""
         self._log: BoundedLog | None = None
         self._log_budget = Budget()
+        self._reached: list[str] = []    # limits the sandbox passed (measured without a cgroup)
 
     @property
     def sandboxed(self) -> bool:
@@ -168,9 +170,30 @@ class Jail:
         """CPU time the sandbox used so far (its cgroup's; None without one)."""
         return self.group.cpu_seconds() if self.group is not None else None
 
-    def limit_hits(self) -> dict[str, int]:
-        """How often the sandbox met its memory and process limits (cgroup events)."""
-        return self.group.events() if self.group is not None else {}
+    def limits_reached(self) -> list[str]:
+        """The sandbox limits it met so far, in words (cgroup events, else measured)."""
+        if self.group is None:
+            return list(self._reached)
+        hits, said = self.group.events(), []
+        if hits.get("oom_kill"):
+            said.append(f"its memory limit ({self.limits.memory_mb} MiB for the kernel, its "
+                        f"children and files together)")
+        if hits.get("pids_max"):
+            said.append(f"its process limit ({self.limits.max_processes})")
+        return said
+
+    def over_budget(self) -> str | None:
+        """Without a cgroup: measure the sandbox, and kill it when it is over its budget."""
+        if self.group is not None or self.outer_pid is None:
+            return None
+        found = usage.over(usage.measure(self.outer_pid, self.kernel_pid,
+                                         (HOME, "/tmp", "/dev/shm") if self.sandboxed else ()),
+                           self.limits.memory_mb)
+        if found is not None:
+            if found not in self._reached:
+                self._reached.append(found)
+            self.stop()
+        return found
 
     def next_start(self) -> None:
         """Fresh folders for the next start of the kernel (the first, or a restart)."""
