@@ -131,7 +131,7 @@ def test_cpu_hog_costs_a_classmate_nothing(which, request):
                      submission_timeout=300)
     fair = results["222"]
     assert fair["total"] == "10", [q["message"] for q in fair["questions"]]
-    assert not [c for c in fair["cells"] if c["status"] != "ok"], fair["cells"]
+    assert not [c for c in fair["cells"] if c["status"] in ("timeout", "killed", "skipped")], fair["cells"]
     assert results["111"]["total"] == "10"  # the hog's own answers are right too: it loses nothing
 
 
