@@ -221,9 +221,14 @@ def _enable(base: Path, wanted: list[str], pid: int) -> None:
     except OSError as exc:
         if exc.errno != errno.EBUSY:
             raise
-    leaf = base / f"grader-{tag(pid)}"   # processes in base: move the grader out of the way
+    # Processes in base (the grader; in a container, also its first process and its shell):
+    # move them into a leaf below it, where the same limits still apply.
+    leaf = base / f"grader-{tag(pid)}"
     leaf.mkdir(exist_ok=True)
     _write(leaf / "cgroup.procs", str(pid))
+    for other in _read(base / "cgroup.procs").split():
+        with contextlib.suppress(OSError):
+            _write(leaf / "cgroup.procs", other)
     _write(base / "cgroup.subtree_control", control)
 
 
