@@ -128,6 +128,7 @@ class Jail:
         self._log: BoundedLog | None = None
         self._log_budget = Budget()
         self._reached: list[str] = []    # limits the sandbox passed (measured without a cgroup)
+        self._demoted: dict[int, int | None] = {}
 
     @property
     def sandboxed(self) -> bool:
@@ -186,9 +187,11 @@ class Jail:
         """Without a cgroup: measure the sandbox, and kill it when it is over its budget."""
         if self.group is not None or self.outer_pid is None:
             return None
-        found = usage.over(usage.measure(self.outer_pid, self.kernel_pid,
-                                         (HOME, "/tmp", "/dev/shm") if self.sandboxed else ()),
-                           self.limits.memory_mb)
+        used = usage.measure(self.outer_pid, self.kernel_pid,
+                             (HOME, "/tmp", "/dev/shm") if self.sandboxed else ())
+        usage.demote(used.pids, {self.outer_pid, *([self.kernel_pid] if self.kernel_pid else [])},
+                     self._demoted)
+        found = usage.over(used, self.limits.memory_mb)
         if found is not None:
             if found not in self._reached:
                 self._reached.append(found)
@@ -245,7 +248,7 @@ class Jail:
         if self.sandboxed:
             info["ip"] = f"{SOCKETS}/k"
         conn = memfd(json.dumps(info).encode())
-        self._close_log()
+        self._close_log(0.5)  # the last start's processes are dead: its log is all but written
         read, log = os.pipe2(os.O_CLOEXEC)
         self._log = BoundedLog(self.base / f"kernel-{self._starts}.log", read, self._log_budget)
         self._launch_fds = [conn, log]
@@ -398,9 +401,9 @@ class Jail:
         finally:
             self._stack.close()
 
-    def _close_log(self) -> None:
+    def _close_log(self, timeout: float = 5.0) -> None:
         if self._log is not None:
-            self._log.close()
+            self._log.close(timeout)
             self._log = None
 
     def _remove(self) -> None:

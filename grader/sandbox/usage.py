@@ -7,14 +7,20 @@ that left its session is still one: it is re-parented inside the sandbox's PID n
 what its tmpfs mounts hold -- and ends the sandbox when the total passes the kernel's budget, or
 when a tmpfs holds more files than ``MAX_FILES``. Measured a few times a second: a sandbox can
 overshoot briefly, never for long.
+
+Nor is the CPU shared by a cgroup then: every process of a sandbox but the kernel's own gets the
+lowest priority (``nice`` 19, and for one that started a session of its own, which the scheduler
+would otherwise weigh like a whole user's, its session's priority too). A notebook's helper
+processes still run; they just cannot crowd out another kernel.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 
-from .reap import children_of
+from .reap import _session_of, children_of
 
 MAX_FILES = 100_000        # files and folders per tmpfs mount
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
@@ -25,6 +31,7 @@ class Usage:
     memory: int      # bytes: resident memory of the processes plus tmpfs contents
     files: int       # the most files and folders in any one of the sandbox's tmpfs mounts
     processes: int
+    pids: tuple[int, ...] = ()
 
 
 def _descendants(pid: int) -> list[int]:
@@ -57,7 +64,26 @@ def measure(outer_pid: int, kernel_pid: int | None, mounts: tuple[str, ...]) -> 
             continue
         memory += (st.f_blocks - st.f_bfree) * st.f_frsize
         files = max(files, st.f_files - st.f_ffree)
-    return Usage(memory, files, len(pids))
+    return Usage(memory, files, len(pids), tuple(pids))
+
+
+def demote(pids: tuple[int, ...], keep: set[int], done: dict[int, int | None]) -> None:
+    """The lowest CPU priority for each of ``pids`` not in ``keep``; ``done`` remembers each one's
+    session when demoted (a process that starts a session of its own later is demoted again)."""
+    spared = {_session_of(pid) for pid in (*keep, os.getpid())}
+    for pid in pids:
+        session = _session_of(pid)
+        if pid in keep or (pid in done and done[pid] == session):
+            continue
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, pid, 19)
+        if session not in spared:
+            try:  # the kernel takes one such change a tenth of a second (unprivileged): retried
+                with open(f"/proc/{pid}/autogroup", "w") as fh:
+                    fh.write("19")
+            except OSError:
+                continue
+        done[pid] = session
 
 
 def over(usage: Usage, memory_mb: int) -> str | None:
