@@ -41,7 +41,7 @@ def test_v2_delegated_subtree(tmp_path):
     assert (tmp_path / base / "cgroup.subtree_control").read_text() == "+memory +pids +cpu"
     assert (kernels / "cgroup.subtree_control").read_text() == "+memory +pids +cpu"
     (kernels / "cgroup.controllers").write_text("cpu memory pids\n")
-    group = cgroup.Group.create(found, "k1", cgroup.Budget(memory_mb=512, processes=64))
+    group = cgroup.Group.create(found, "k1", cgroup.Budget(memory_mb=512, processes=64, cpus=1.0))
     folder = kernels / "k1"
     assert (folder / "memory.max").read_text() == str(512 * 1024 * 1024)
     assert (folder / "memory.swap.max").read_text() == "0"
@@ -90,6 +90,8 @@ def test_v1_hierarchies(tmp_path):
     assert group.events()["oom_kill"] == 2
     # A grader killed with -9 leaves its cgroups; the next one removes them, never a live one's.
     dead = cgroup.Group.create(found, "grader-999999999.1-y", cgroup.Budget(256, 32))
+    assert not (dead.folders["cpu"] / "cpu.cfs_quota_us").exists()  # an equal share, no cap
+    assert (dead.folders["cpu"] / "cpu.shares").read_text() == "1024"
     assert cgroup.sweep(found) == 1
     assert all(not f.exists() for f in dead.folders.values())
     assert all(f.exists() for f in group.folders.values())

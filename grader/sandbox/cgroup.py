@@ -42,7 +42,7 @@ class Budget:
 
     memory_mb: int
     processes: int
-    cpus: float = 1.0
+    cpus: float | None = None   # a hard cap in cores (None: only an equal share when contended)
 
 
 @dataclass(frozen=True)
@@ -269,7 +269,8 @@ class Group:
         _write(folder / "pids.max", str(budget.processes))
         if "cpu" in self.hierarchy.controls:
             _write(folder / "cpu.weight", "100")
-            _write(folder / "cpu.max", f"{int(budget.cpus * _PERIOD_US)} {_PERIOD_US}")
+            if budget.cpus is not None:
+                _write(folder / "cpu.max", f"{int(budget.cpus * _PERIOD_US)} {_PERIOD_US}")
 
     def _limits_v1(self, budget: Budget) -> None:
         memory = self.folders["memory"]
@@ -281,8 +282,9 @@ class Group:
         if "cpu" in self.folders:
             cpu = self.folders["cpu"]
             _write(cpu / "cpu.shares", "1024")
-            _write(cpu / "cpu.cfs_period_us", str(_PERIOD_US))
-            _write(cpu / "cpu.cfs_quota_us", str(int(budget.cpus * _PERIOD_US)))
+            if budget.cpus is not None:
+                _write(cpu / "cpu.cfs_period_us", str(_PERIOD_US))
+                _write(cpu / "cpu.cfs_quota_us", str(int(budget.cpus * _PERIOD_US)))
 
     @property
     def procs_files(self) -> list[str]:

@@ -160,7 +160,7 @@ class Jail:
         hierarchy = self.policy.cgroups
         if hierarchy is None or hierarchy.kind is cgroup.Kind.NONE:
             return
-        budget = cgroup.Budget(self.limits.memory_mb, self.limits.max_processes, 1.0)
+        budget = cgroup.Budget(self.limits.memory_mb, self.limits.max_processes)
         try:
             self.group = cgroup.Group.create(hierarchy, f"grader-{cgroup.tag()}-{self.token[:12]}",
                                              budget)

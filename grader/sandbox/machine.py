@@ -2,7 +2,7 @@
 
 A batch runs at most as many kernels as the machine's available memory holds at their full
 budget (with a fifth kept for the grader and the rest of the machine) and at most two per core
-(each sandbox gets at most one core; more only queue), so that ``--jobs`` can never drive the
+(more would only queue for the CPU), so that ``--jobs`` can never drive the
 host into its out-of-memory killer. The grader lowers its own out-of-memory score where it may
 (root); kernels raise theirs to the maximum, so the killer takes a kernel first.
 """

@@ -146,7 +146,7 @@ def _resources(hierarchy: cgroup.Hierarchy) -> Layer:
         return Layer("budget", False, "per process only (address space, processes of the user, "
                      "CPU seconds) and size-capped tmpfs; no cgroup: " + hierarchy.detail)
     what = {"memory": "memory (tmpfs, inodes and children included)", "pids": "processes",
-            "cpu": "a fair CPU share of at most one core"}
+            "cpu": "an equal share of the CPU when it is contended"}
     limits = ", ".join(what[c] for c in hierarchy.controls)
     return Layer("budget", True, f"one cgroup per kernel ({hierarchy.detail}): {limits}",
                  f"cgroup {hierarchy.kind.value} budget")
