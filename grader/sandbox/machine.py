@@ -80,7 +80,7 @@ def budget_lines(hierarchy: cgroup.Hierarchy | None, limits: Limits = Limits()) 
     from .clock import BACKSTOP, waited
 
     enforced = hierarchy is not None and hierarchy.kind is not cgroup.Kind.NONE
-    how = hierarchy.detail if enforced and hierarchy is not None else "per process (no cgroup)"
+    how = hierarchy.detail if enforced and hierarchy is not None else "measured, no cgroup"
     fit = fit_jobs(None, limits, hierarchy)
     return [f"{'memory':<10} {limits.memory_mb} MiB per kernel, {limits.max_processes} processes "
             f"({how}); tmpfs mounts {limits.disk_mb} MiB each",

@@ -143,8 +143,9 @@ def detect(kernel_user: str | None = None, *, create_user: bool = False, fix: bo
 def _resources(hierarchy: cgroup.Hierarchy) -> Layer:
     """The budget layer: each sandbox's memory, processes and CPU, and how they are enforced."""
     if hierarchy.kind is cgroup.Kind.NONE:
-        return Layer("budget", False, "per process only (address space, processes of the user, "
-                     "CPU seconds) and size-capped tmpfs; no cgroup: " + hierarchy.detail)
+        return Layer("budget", False, "no cgroup, so measured: the sandbox's memory (processes and "
+                     "tmpfs) and files per tmpfs while it runs, ended past the budget; its helper "
+                     "processes at the lowest CPU priority (" + hierarchy.detail + ")")
     what = {"memory": "memory (tmpfs, inodes and children included)", "pids": "processes",
             "cpu": "an equal share of the CPU when it is contended"}
     limits = ", ".join(what[c] for c in hierarchy.controls)
