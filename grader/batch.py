@@ -32,6 +32,7 @@ from .kernel import Kernel
 from .report.progress import Progress
 from .overrides import Override, load_overrides
 from .results import SubmissionResult
+from .sandbox.machine import fit_jobs
 from .store import Store
 from .submission import Rejected, Unreadable, parse_notebook
 
@@ -334,8 +335,13 @@ def run_batch(jobs: Sequence[Job], *, options: GradeOptions = GradeOptions(), co
         if reused:
             progress.log(f"{reused} of {len(jobs)} submissions already graded "
                          f"(unchanged since; --force regrades them)")
+        fit = fit_jobs(workers, max((job.assignment.limits for _, job in todo), default=Limits(),
+                                    key=lambda limits: (limits.memory_mb, limits.disk_mb)),
+                       options.policy.cgroups if options.policy is not None else None)
+        if fit.notice:
+            progress.log(f"note: {fit.notice}")
         batch = _Batch([job for _, job in todo], options=options, config_digest=config_digest,
-                       store=store, workers=min(workers or os.cpu_count() or 1, max(1, len(todo))),
+                       store=store, workers=min(fit.jobs, max(1, len(todo))),
                        progress=progress, overrides=overrides)
         interrupted = False
         if todo:

@@ -34,6 +34,7 @@ from .submission import find_notebooks, printable_name, read_notebook_file
 from .sandbox import Level, Policy, check_python_access, detect
 from .sandbox.denylist import protected_paths
 from .sandbox.identity import named_identity, stranger
+from .sandbox.machine import budget_lines
 from .store import Store, rebuild_report
 
 EXIT_OK = 0
@@ -198,8 +199,9 @@ examples:
     run.add_argument("--out", "-o", type=Path, metavar="OUT",
                      help="grade a class into this folder: per-student results and feedback, and "
                           "grades.csv listing every student stored there; finished results are reused")
-    run.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1,
-                     help="submissions graded at once (default: the number of cores)")
+    run.add_argument("--jobs", "-j", type=int, default=None,
+                     help="submissions graded at once (default: the number of cores; capped so that "
+                          "every kernel's memory budget fits)")
     run.add_argument("--force", action="store_true",
                      help="with --out: regrade the submissions given even if already graded "
                           "(everyone else's rows and every override are kept)")
@@ -379,7 +381,7 @@ def _check_run_args(args: argparse.Namespace) -> None:
             if given:
                 raise UsageError(f"{flag} works on a class graded into a folder: add --out OUT "
                                  f"(without --out nothing is stored, so every run grades afresh)")
-    if args.jobs < 1:
+    if args.jobs is not None and args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
     for path in args.paths:
         if not path.exists():
@@ -601,6 +603,8 @@ def _sandbox_check(args: argparse.Namespace) -> int:
         _say(f"  {layer.name:<10} {'active' if layer.active else 'NOT active':<10} {layer.detail}")
     if policy.bwrap:
         _say(f"  bubblewrap {policy.bwrap}")
+    for line in budget_lines(policy.cgroups):
+        _say(f"  {line}")
     if policy.why:
         _say(f"why not stronger: {policy.why}")
     return EXIT_OK

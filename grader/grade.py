@@ -24,6 +24,7 @@ from .kernel import Kernel
 from .probes import Observation, ObsStatus
 from .results import CellReport, PartResult, QuestionResult, SubmissionResult
 from .sandbox import Policy, detect
+from .sandbox.clock import BACKSTOP
 from .sandbox.denylist import protected_paths
 from .submission import Rejected, parse_notebook, read_notebook_file
 
@@ -170,13 +171,14 @@ async def grade_notebook_async(data: bytes, assignment: Assignment, *, name: str
                 except Exception:  # noqa: BLE001 -- a grader bug costs the student nothing
                     bugs.append(f"{q.id}:\n{traceback.format_exc()}")
                     questions += _all_zero(dataclasses.replace(assignment, questions=(q,)), _OUR_FAULT, True)
-            notes.extend(_cell_notes(cells) + kernel.notes)
+            notes.extend(_cell_notes(cells) + kernel.notes + kernel.budget_notes())
             if kernel.broken:
                 notes.append(f"grading stopped early: {kernel.broken}")
         return tuple(questions), tuple(cells)
 
     # The kernel enforces every limit itself; this watchdog only catches a grader that hangs.
-    hard_limit = assignment.limits.submission_timeout + assignment.limits.startup_timeout + 60
+    # (BACKSTOP: a kernel's time limits are its own time, within a wall-clock backstop.)
+    hard_limit = BACKSTOP * assignment.limits.submission_timeout + assignment.limits.startup_timeout + 60
     try:
         questions, cells = await asyncio.wait_for(run(), hard_limit)
     except KernelStartError as exc:  # before any of the student's code ran: ours, not theirs

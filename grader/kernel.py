@@ -10,6 +10,7 @@ iopub messages that answer the probe's own request.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import time
@@ -28,6 +29,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from .config import Limits
 from .errors import KernelStartError
 from .sandbox import Jail, Level, Policy
+from .sandbox.clock import BACKSTOP, Stopwatch
 from .probes import (MIME, Observation, ObsStatus, ProbeRequest, install_code, new_nonce,
                      parse_result, probe_code)
 from .results import CellReport
@@ -100,7 +102,8 @@ class _KernelManager(_Urls, AsyncKernelManager):
 
 
 class _Client(NotebookClient):
-    """nbclient with outputs capped per cell and in total, and each execute reply kept."""
+    """nbclient with outputs capped per cell and in total, and each execute reply kept; a cell
+    can be ended from outside (``stop``) when its own time is up."""
 
     def __init__(self, nb: Any, *, per_cell: int, total: int, **kw: Any) -> None:
         super().__init__(nb, **kw)
@@ -108,6 +111,17 @@ class _Client(NotebookClient):
         self.cell_bytes: dict[int, int] = {}
         self.total_bytes = 0
         self.last_reply: dict[str, Any] | None = None
+        self._alive_task: asyncio.Task[Any] | None = None
+
+    async def _async_poll_kernel_alive(self) -> None:
+        self._alive_task = asyncio.current_task()
+        await super()._async_poll_kernel_alive()
+
+    def stop(self) -> None:
+        """End the running cell's wait for its reply (the kernel itself is the caller's)."""
+        for task in (self.task_poll_for_reply, self._alive_task):
+            if task is not None and not task.done():
+                task.cancel()
 
     def output(self, outs: Any, msg: dict[str, Any], display_id: Any, cell_index: int) -> Any:
         content = msg.get("content") or {}
@@ -153,6 +167,8 @@ class Kernel:
         self._context: zmq.asyncio.Context | None = None
         self._monitors: list[zmq.Socket] = []
         self._monitor_owners: list[Any] = []
+        self.waited = 0.0   # seconds the kernel waited for a CPU while it ran cells and probes
+        self.time_rules: set[str] = set()
 
     def assign(self, nb: nbformat.NotebookNode, deadline: float) -> None:
         """Give a kernel started without a notebook its submission and that submission's deadline."""
@@ -277,7 +293,40 @@ class Kernel:
         return True
 
     def remaining(self) -> float:
-        return self.deadline - time.monotonic()
+        """The submission's time left: its own time (waits for a CPU not counted), within a
+        wall-clock backstop of BACKSTOP times the submission's limit."""
+        now = time.monotonic()
+        backstop = self.deadline + (BACKSTOP - 1) * self.limits.submission_timeout
+        return min(self.deadline + self.waited - now, backstop - now)
+
+    def budget_notes(self) -> list[str]:
+        """What the sandbox's budget did to this submission, for its result."""
+        limit = self._limit_note()
+        return [f"the sandbox reached {limit}; what needed more was killed"] if limit else []
+
+    def _limit_note(self) -> str:
+        """The sandbox limits the kernel met (cgroup events, or measured without a cgroup)."""
+        return " and ".join(self.jail.limits_reached())
+
+    async def _timed(self, run: Any, limit: float) -> tuple[Any, str | None]:
+        """Await ``run`` until it finishes or ``limit`` seconds of the kernel's own time
+        (see ``sandbox.clock``) pass; returns (its result or exception, the rule that ended it)."""
+        watch = Stopwatch(self.jail.kernel_pid)
+        task = asyncio.ensure_future(run)
+        rule = None
+        try:
+            while not task.done():
+                await asyncio.wait({task}, timeout=0.2)
+                if task.done():
+                    break
+                if (rule := watch.expired(limit)) is not None:
+                    break
+                if self.jail.over_budget() is not None:
+                    rule = "budget"
+                    break
+        finally:
+            self.waited += watch.wait()
+        return task, rule
 
     # ------------------------------------------------------------------ cells
 
@@ -337,14 +386,28 @@ class Kernel:
         timeout = min(self.limits.cell_timeout, self.remaining())
         if timeout <= 0:
             return "skipped", "the submission ran out of time"
-        self.client.timeout = max(1, int(timeout + 0.999))
+        self.client.timeout = max(1, int(BACKSTOP * timeout + 1))  # nbclient's: the backstop
         self.client.last_reply = None
+        task, rule = await self._timed(
+            self.client.async_execute_cell(cell, index, store_history=True), timeout)
+        if rule is not None:
+            self.client.stop()
+            with contextlib.suppress(BaseException):
+                await task
+        if rule == "budget":
+            return "killed", f"the sandbox reached {self._limit_note()}"
         try:
-            await self.client.async_execute_cell(cell, index, store_history=True)
+            if rule is not None:
+                raise CellTimeoutError(rule)
+            task.result()
         except CellTimeoutError:
-            return "timeout", f"did not finish within {self.client.timeout} s"
+            rule = rule or "wall clock"
+            self.time_rules.add(rule)
+            return "timeout", f"did not finish within {timeout:.0f} s ({rule})"
         except DeadKernelError:
-            return "killed", "the kernel died while running it"
+            limit = self._limit_note()
+            return "killed", "the kernel died while running it" + (
+                f": the sandbox reached {limit}" if limit else "")
         except (KeyError, TypeError, ValueError) as exc:  # messages mangled by the notebook itself
             return "killed", f"the kernel sent malformed messages ({type(exc).__name__})"
         reply = (self.client.last_reply or {}).get("content") or {}
@@ -433,18 +496,29 @@ class Kernel:
         msg_id = kc.execute(probe_code(self.module_key, nonce, request), silent=False,
                             store_history=False, allow_stdin=False, stop_on_error=False)
         payloads: list[Any] = []
-        deadline = time.monotonic() + timeout
+        watch = Stopwatch(self.jail.kernel_pid)
+        try:
+            return await self._probe_replies(kc, nonce, msg_id, payloads, watch, timeout)
+        finally:
+            self.waited += watch.wait()
+
+    async def _probe_replies(self, kc: Any, nonce: str, msg_id: str, payloads: list[Any],
+                             watch: Stopwatch, timeout: float) -> Observation:
         while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
+            rule = watch.expired(timeout)
+            if rule is not None:
+                self.time_rules.add(rule)
                 await self._recover_after_timeout("a probe timed out")
-                return Observation(ObsStatus.TIMEOUT, detail=f"did not return within {timeout:.0f} s")
+                return Observation(ObsStatus.TIMEOUT,
+                                   detail=f"did not return within {timeout:.0f} s ({rule})")
             try:
-                msg = await kc.get_iopub_msg(timeout=min(left, 1.0))
+                msg = await kc.get_iopub_msg(timeout=0.25)
             except Empty:
-                if not await self.km.is_alive():  # type: ignore[union-attr]
+                if self.jail.over_budget() is not None or not await self.km.is_alive():  # type: ignore[union-attr]
+                    limit = self._limit_note()
                     await self._restart("the kernel died during a probe")
-                    return Observation(ObsStatus.DIED, detail="the kernel died")
+                    return Observation(ObsStatus.DIED, detail="the kernel died" + (
+                        f": the sandbox reached {limit}" if limit else ""))
                 continue
             except Exception:  # noqa: BLE001 -- an undecodable message from a mangled kernel
                 continue

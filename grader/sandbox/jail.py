@@ -3,8 +3,8 @@
 Folder layout (``base`` made by the grader with ``mkdtemp``; as root it is root's, mode 0711):
 
     base/connection-N.json the grader's connection file (jupyter_client writes it; root only)
-    base/kernel-N.log      the kernel's stderr for its N-th start, opened by the grader and
-                           handed over as a descriptor
+    base/kernel-N.log      the kernel's stderr for its N-th start, read by the grader from a
+                           pipe and kept within a size (first and last part, see ``kernlog``)
     base/sock-N/           outside bubblewrap only: the kernel's ZeroMQ sockets for its N-th
                            start: the only folders (with ``work-N/``) that the kernel's uid can
                            write (inside bubblewrap both are tmpfs mounts of the sandbox's own,
@@ -21,6 +21,11 @@ opened ``O_PATH | O_NOFOLLOW`` through a descriptor of ``sock-N/`` and checked t
 by the kernel's uid before the grader connects to them (through ``/proc/self/fd/N``), and the
 two folders are emptied by a process running as the kernel's uid after every process of that
 uid is dead.
+
+Where the machine gives cgroups (see ``cgroup``), every start of the kernel runs in one cgroup of
+its own, made by the grader before the kernel starts and joined by the launcher before it drops
+root (or, in a sandbox, before bubblewrap starts): its memory (tmpfs and children included),
+processes and CPU share are the sandbox's, and the whole cgroup is killed at teardown.
 """
 
 from __future__ import annotations
@@ -40,8 +45,11 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from ..config import Limits
-from .allowlist import (CONNECTION, SOCKETS, bwrap_args, landlock_abi, landlock_rules, memfd,
+from . import cgroup
+from . import usage
+from .allowlist import (CONNECTION, HOME, SOCKETS, bwrap_args, landlock_abi, landlock_rules, memfd,
                         passwd_entries, sandbox_env)
+from .kernlog import BoundedLog, Budget
 from .identity import Identity, closed_on_the_way
 from .policy import Level, Policy
 from .reap import children_of, kill_pidns, kill_token, kill_uid, pidns_of
@@ -115,6 +123,13 @@ class Jail:
         self._sock_fds: list[int] = []
         self._launch_fds: list[int] = []
         self._starts = 0
+        self.kernel_pid: int | None = None   # the kernel's own process, as the host sees it
+        self.group: cgroup.Group | None = None
+        self.group_problem = ""
+        self._log: BoundedLog | None = None
+        self._log_budget = Budget()
+        self._reached: list[str] = []    # limits the sandbox passed (measured without a cgroup)
+        self._demoted: dict[int, int | None] = {}
 
     @property
     def sandboxed(self) -> bool:
@@ -137,9 +152,52 @@ class Jail:
             self.base = Path(tempfile.mkdtemp(prefix="grader-", dir=_parent(self.identity)))
             if self.identity is not None:
                 os.chmod(self.base, 0o711)  # the kernel's uid may pass through, not list or write
+            self._make_group()
         except BaseException:
             self.close()
             raise
+
+    def _make_group(self) -> None:
+        hierarchy = self.policy.cgroups
+        if hierarchy is None or hierarchy.kind is cgroup.Kind.NONE:
+            return
+        budget = cgroup.Budget(self.limits.memory_mb, self.limits.max_processes)
+        try:
+            self.group = cgroup.Group.create(hierarchy, f"grader-{cgroup.tag()}-{self.token[:12]}",
+                                             budget)
+        except OSError as exc:  # the kernel then runs under per-process limits only
+            self.group_problem = f"no cgroup for this kernel ({exc.strerror or exc})"
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time the sandbox used so far (its cgroup's; None without one)."""
+        return self.group.cpu_seconds() if self.group is not None else None
+
+    def limits_reached(self) -> list[str]:
+        """The sandbox limits it met so far, in words (cgroup events, else measured)."""
+        if self.group is None:
+            return list(self._reached)
+        hits, said = self.group.events(), []
+        if hits.get("oom_kill"):
+            said.append(f"its memory limit ({self.limits.memory_mb} MiB for the kernel, its "
+                        f"children and files together)")
+        if hits.get("pids_max"):
+            said.append(f"its process limit ({self.limits.max_processes})")
+        return said
+
+    def over_budget(self) -> str | None:
+        """Without a cgroup: measure the sandbox, and kill it when it is over its budget."""
+        if self.group is not None or self.outer_pid is None:
+            return None
+        used = usage.measure(self.outer_pid, self.kernel_pid,
+                             (HOME, "/tmp", "/dev/shm") if self.sandboxed else ())
+        usage.demote(used.pids, {self.outer_pid, *([self.kernel_pid] if self.kernel_pid else [])},
+                     self._demoted)
+        found = usage.over(used, self.limits.memory_mb)
+        if found is not None:
+            if found not in self._reached:
+                self._reached.append(found)
+            self.stop()
+        return found
 
     def next_start(self) -> None:
         """Fresh folders for the next start of the kernel (the first, or a restart)."""
@@ -174,13 +232,7 @@ class Jail:
         return str(self.base / f"connection-{self._starts}.json")
 
     def log_tail(self) -> str:
-        if self.base is None or not self._starts:
-            return ""
-        try:
-            data = (self.base / f"kernel-{self._starts}.log").read_bytes()
-        except OSError:
-            return ""
-        return data[-2000:].decode("utf-8", "replace")
+        return self._log.last() if self._log is not None else ""
 
     # ------------------------------------------------------------------ launch
 
@@ -197,18 +249,23 @@ class Jail:
         if self.sandboxed:
             info["ip"] = f"{SOCKETS}/k"
         conn = memfd(json.dumps(info).encode())
-        log = os.open(self.base / f"kernel-{self._starts}.log",
-                      os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_APPEND, 0o600)
+        self._close_log(0.5)  # the last start's processes are dead: its log is all but written
+        read, log = os.pipe2(os.O_CLOEXEC)
+        self._log = BoundedLog(self.base / f"kernel-{self._starts}.log", read, self._log_budget)
         self._launch_fds = [conn, log]
         spec: dict[str, Any] = {
             "memory_mb": self.limits.memory_mb, "cpu_seconds": self.limits.cpu_seconds,
-            "file_size_mb": self.limits.file_size_mb, "max_processes": self.limits.max_processes}
+            "file_size_mb": self.limits.file_size_mb, "max_processes": self.limits.max_processes,
+            "oom_score_adj": 1000}
         if self.policy.level is Level.NAMESPACES:
             spec["hide"] = list(self.policy.hide)
         if self.policy.level is Level.USER and landlock_abi() >= 1:  # no namespaces: an allow-list
             spec["landlock"] = landlock_rules([str(self.base / f"work-{self._starts}"), str(self.sockdir)])
         if not self.sandboxed and self.identity is not None:
             spec.update(uid=self.identity.uid, gid=self.identity.gid)
+        joins = self.group.procs_files if self.group is not None else []
+        if joins and not self.sandboxed:
+            spec["cgroup"] = joins
         kernel = [sys.executable, "-I", "-m", "ipykernel_launcher", "-f",
                   CONNECTION if self.sandboxed else f"/proc/self/fd/{conn}", *kernel_args]
         launcher = [sys.executable, "-I", "-S", "-c", _BOOT, _LAUNCHER,
@@ -222,7 +279,13 @@ class Jail:
                     "--unsetenv", "JPY_PARENT_PID", "--", *launcher]
             env = sandbox_env(env)
             popen["cwd"] = str(self.base)
-            if self.identity is not None:  # bubblewrap itself starts unprivileged
+            if joins:  # bubblewrap starts in the cgroup: the launcher joins it, then drops root
+                outer: dict[str, Any] = {"cgroup": joins}
+                if self.identity is not None:
+                    outer.update(uid=self.identity.uid, gid=self.identity.gid)
+                argv = [sys.executable, "-I", "-S", "-c", _BOOT, _LAUNCHER,
+                        base64.b64encode(json.dumps(outer).encode()).decode(), "--", *argv]
+            elif self.identity is not None:  # bubblewrap itself starts unprivileged
                 popen.update(user=self.identity.uid, group=self.identity.gid, extra_groups=[])
         else:
             argv = launcher
@@ -236,6 +299,8 @@ class Jail:
     def launched(self, pid: int | None) -> None:
         """The kernel's process (bubblewrap's, inside it) has started: drop the launch descriptors."""
         self.outer_pid = pid
+        if not self.sandboxed:
+            self.kernel_pid = pid  # the launcher became the kernel
         self._close_launch_fds()
 
     def _close_launch_fds(self) -> None:
@@ -300,6 +365,7 @@ class Jail:
                 except OSError:
                     continue
                 self.pidns = pidns_of(init)
+                self.kernel_pid = kernel
                 return fd
         return None
 
@@ -311,6 +377,8 @@ class Jail:
             with contextlib.suppress(OSError):
                 os.close(fd)
         self._sock_fds = []
+        if self.group is not None:
+            self.group.kill()
         if self.pidns is not None and self.pidns != pidns_of(os.getpid()):
             kill_pidns(self.pidns)
         if self.own_uid:
@@ -327,10 +395,19 @@ class Jail:
             if self._dirfd is not None:
                 os.close(self._dirfd)
                 self._dirfd = None
+            self._close_log()
             if self.base is not None:
                 self._remove()
+            if self.group is not None:
+                self.group.remove()
+                self.group = None
         finally:
             self._stack.close()
+
+    def _close_log(self, timeout: float = 5.0) -> None:
+        if self._log is not None:
+            self._log.close(timeout)
+            self._log = None
 
     def _remove(self) -> None:
         assert self.base is not None

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from ..errors import UsageError
+from . import cgroup, machine
 from .allowlist import bwrap_args, find_bwrap, landlock_abi, memfd, passwd_entries
 from .identity import Identity, UidPool, checked, named_identity, stranger
 
@@ -64,6 +65,7 @@ class Policy:
     pool: UidPool | None = None    # else, as root: a uid of its own per kernel
     hide: tuple[str, ...] = ()     # ``namespaces`` level: paths covered with empty mounts
     why: str = ""                  # why no stronger level could be had
+    cgroups: cgroup.Hierarchy | None = None  # where each kernel's budget is enforced (None: nowhere)
 
     @property
     def summary(self) -> str:
@@ -131,6 +133,28 @@ def detect(kernel_user: str | None = None, *, create_user: bool = False, fix: bo
 
     ``cap`` (else ``$GRADER_ISOLATION``) is the strongest level to consider.
     """
+    found = _detect(kernel_user, create_user=create_user, fix=fix, cap=cap)
+    hierarchy = cgroup.detect()
+    cgroup.sweep(hierarchy)
+    machine.protect_self()
+    return dataclasses.replace(found, cgroups=hierarchy,
+                               layers=(*found.layers, _resources(hierarchy)))
+
+
+def _resources(hierarchy: cgroup.Hierarchy) -> Layer:
+    """The budget layer: each sandbox's memory, processes and CPU, and how they are enforced."""
+    if hierarchy.kind is cgroup.Kind.NONE:
+        return Layer("budget", False, "no cgroup, so measured: the sandbox's memory (processes and "
+                     "tmpfs) and files per tmpfs while it runs, ended past the budget; its helper "
+                     "processes at the lowest CPU priority (" + hierarchy.detail + ")")
+    what = {"memory": "memory (tmpfs, inodes and children included)", "pids": "processes",
+            "cpu": "an equal share of the CPU when it is contended"}
+    limits = ", ".join(what[c] for c in hierarchy.controls)
+    return Layer("budget", True, f"one cgroup per kernel ({hierarchy.detail}): {limits}",
+                 f"cgroup {hierarchy.kind.value} budget")
+
+
+def _detect(kernel_user: str | None, *, create_user: bool, fix: bool, cap: Level | None) -> Policy:
     root = os.geteuid() == 0
     if kernel_user is not None and not root:
         raise UsageError("--kernel-user needs the grader to run as root")

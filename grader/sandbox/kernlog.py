@@ -1,0 +1,93 @@
+"""A kernel's stderr, kept on the host within a fixed size: the first and last part, and a count.
+
+The kernel writes into a pipe; a thread of the grader's reads it and writes the log file itself:
+the first ``head`` bytes, then -- when the kernel stops writing -- a line counting what was left
+out and the last ``tail`` bytes. One ``Budget`` is shared by every start of one submission's kernel,
+so that restarts cannot multiply the log either.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from pathlib import Path
+
+HEAD = 32 * 1024
+TAIL = 32 * 1024
+PER_SUBMISSION = 256 * 1024
+
+
+class Budget:
+    """Bytes of log one submission may still keep on disk (all its kernel starts together)."""
+
+    def __init__(self, total: int = PER_SUBMISSION) -> None:
+        self.left = total
+        self.lock = threading.Lock()
+
+    def take(self, wanted: int) -> int:
+        with self.lock:
+            got = max(0, min(wanted, self.left))
+            self.left -= got
+            return got
+
+
+class BoundedLog:
+    """Drain ``read_fd`` into ``path``, keeping at most the head and tail the budget allows."""
+
+    def __init__(self, path: Path, read_fd: int, budget: Budget) -> None:
+        self.path, self.budget = path, budget
+        self.fd = read_fd
+        self.head_left = budget.take(HEAD)
+        self.tail_size = budget.take(TAIL)
+        self.tail = bytearray()
+        self.dropped = 0
+        self.out = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        self.thread = threading.Thread(target=self._drain, name="kernel-log", daemon=True)
+        self.thread.start()
+
+    def _drain(self) -> None:
+        try:
+            while True:
+                try:
+                    chunk = os.read(self.fd, 65536)
+                except InterruptedError:
+                    continue
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                if self.head_left:
+                    first, chunk = chunk[:self.head_left], chunk[self.head_left:]
+                    os.write(self.out, first)
+                    self.head_left -= len(first)
+                if chunk:
+                    self.tail += chunk
+                    if len(self.tail) > self.tail_size:
+                        cut = len(self.tail) - self.tail_size
+                        self.dropped += cut
+                        del self.tail[:cut]
+            if self.dropped:
+                os.write(self.out, f"\n[... {self.dropped} bytes of the kernel's output left out "
+                                   f"...]\n".encode())
+            os.write(self.out, bytes(self.tail))
+        finally:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+            with contextlib.suppress(OSError):
+                os.close(self.out)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Wait (a while) for the kernel's processes to be gone and the log to be written."""
+        self.thread.join(timeout)
+
+    def last(self, size: int = 2000) -> str:
+        """The last ``size`` bytes written so far, for an error message."""
+        self.thread.join(0.5)
+        try:
+            data = self.path.read_bytes()
+        except OSError:
+            data = b""
+        if self.thread.is_alive():
+            data += bytes(self.tail)
+        return data[-size:].decode("utf-8", "replace")

@@ -1,0 +1,198 @@
+"""One notebook's appetite costs only that notebook: CPU, memory (children and tmpfs included),
+files and logs, in real kernels, graded by the command as root and as an ordinary user.
+
+As root this machine gives each kernel a cgroup (v1 here, v2 elsewhere); an ordinary user here has
+none, so the same tests exercise the measured fallback. Nothing here asserts a duration: the CPU
+test asserts scores, the memory tests the host's available memory, the log test bytes on disk.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from notebooks import variant, write, write_small_config
+from test_sandbox import GRADER, _identity, _require_sandbox, instructor  # noqa: F401 -- a fixture
+
+pytestmark = pytest.mark.slow
+IDENTITIES = ["root", "ordinary-user"]
+
+CPU_HOG = """import subprocess, sys, time
+hogs = [subprocess.Popen([sys.executable, '-c', 'while True: pass'], start_new_session=True)
+        for _ in range(36)]
+time.sleep(20)
+"""
+MEMORY_HOG = """import os, subprocess, sys
+for folder in ('/tmp', '/dev/shm', os.path.expanduser('~'), os.getcwd()):
+    try:
+        with open(os.path.join(folder, 'fill'), 'wb') as fh:
+            for _ in range(300):
+                fh.write(b'x' * (1 << 20))
+    except OSError:
+        pass
+kids = [subprocess.Popen([sys.executable, '-c', "import time\\nx = b'a' * (400 << 20)\\ntime.sleep(30)"],
+                         start_new_session=True) for _ in range(10)]
+print([kid.wait() for kid in kids])
+"""
+INODE_FLOOD = """import os
+os.makedirs('/tmp/f', exist_ok=True)
+for i in range(3_000_000):
+    open('/tmp/f/%d' % i, 'w').close()
+"""
+LOG_FLOOD = """import os
+os.write(2, b'E' * (24 << 20))
+os._exit(1)
+"""
+
+
+def _workspace(which: str, request) -> tuple[object, Path]:
+    owner, home, base = _identity(which, request)
+    folder = Path(base) / f"grader-contain-test-{uuid.uuid4().hex}"
+    folder.mkdir()
+    folder.chmod(0o711)  # as root, kernels run under uids of their own and must pass through
+    request.addfinalizer(lambda: shutil.rmtree(folder, ignore_errors=True))
+    return owner, folder
+
+
+def _grade(owner, folder: Path, subs: Path, jobs: int, env: dict[str, str] | None = None,
+           **limits: object) -> dict[str, dict]:
+    """``grader run SUBS --out OUT`` as ``owner``; every student's stored result."""
+    config = write_small_config(folder / "config", **limits)
+    if owner is not None:
+        for root, dirs, files in os.walk(folder):
+            for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
+                os.chown(name, owner.pw_uid, owner.pw_gid)
+    argv = [*GRADER, "run", str(subs), "--out", str(folder / "out"), "--jobs", str(jobs),
+            "--config", str(config), "--seed", "3"]
+    env = {**os.environ, **(env or {})}
+    env.pop("GRADER_CONFIG", None)
+    who = {}
+    if owner is not None:
+        env.update(HOME=owner.pw_dir, USER=owner.pw_name, LOGNAME=owner.pw_name)
+        who = {"user": owner.pw_uid, "group": owner.pw_gid, "extra_groups": []}
+    run = subprocess.run(argv, cwd=folder, env=env, capture_output=True, text=True, timeout=900,
+                         **who)
+    assert run.returncode == 0, run.stderr
+    with open(folder / "out" / "grades.csv", newline="") as fh:
+        rows = {row["id"]: row for row in csv.DictReader(fh)}
+    return {sid: {**json.loads((folder / "out" / "submissions" / sid / "result.json").read_text())
+                  ["result"], "total": rows[sid]["total"]} for sid in rows}
+
+
+def _available_mb() -> int:
+    with open("/proc/meminfo") as fh:
+        return next(int(line.split()[1]) // 1024 for line in fh if line.startswith("MemAvailable:"))
+
+
+class _LowestAvailable:
+    """The machine's lowest available memory while the block runs, sampled every 50 ms."""
+
+    def __enter__(self) -> _LowestAvailable:
+        self.before = sorted(_available_mb() for _ in range(5))[2]
+        self.lowest = self.before
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.05):
+            self.lowest = min(self.lowest, _available_mb())
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def drop(self) -> int:
+        return self.before - self.lowest
+
+
+@pytest.mark.parametrize("which", IDENTITIES)
+def test_cpu_hog_costs_a_classmate_nothing(which, request):
+    """36 busy processes, each in its own session, beside a correct notebook in a --jobs 2 batch:
+    the correct notebook keeps every point (its time limits count its own time, and with a
+    cgroup it keeps a fair share of the CPU)."""
+    owner, folder = _workspace(which, request)
+    _require_sandbox(owner)
+    subs = folder / "subs"
+    variant(subs / "hog_111_901_micrograd_exercises.ipynb", prepend=[CPU_HOG])
+    variant(subs / "fair_222_902_micrograd_exercises.ipynb")
+    results = _grade(owner, folder, subs, jobs=2, cell_timeout=30, probe_timeout=30,
+                     submission_timeout=300)
+    fair = results["222"]
+    assert fair["total"] == "10", [q["message"] for q in fair["questions"]]
+    assert not [c for c in fair["cells"] if c["status"] in ("timeout", "killed", "skipped")], fair["cells"]
+    assert results["111"]["total"] == "10"  # the hog's own answers are right too: it loses nothing
+
+
+@pytest.mark.parametrize("which", IDENTITIES)
+def test_memory_hog_and_file_flood_stay_within_the_budget(which, request):
+    """Ten children of 400 MB and four full tmpfs folders (about 5 GB unbounded), then 3 million
+    empty files: the machine's available memory drops by about the budget at most, and each
+    result names the limit it met."""
+    owner, folder = _workspace(which, request)
+    _require_sandbox(owner)
+    subs = folder / "subs"
+    write(subs / "hog_111_901_micrograd_exercises.ipynb", [MEMORY_HOG])
+    write(subs / "flood_333_903_micrograd_exercises.ipynb", [INODE_FLOOD])
+    budget = 512
+    with _LowestAvailable() as memory:
+        results = _grade(owner, folder, subs, jobs=1, memory_mb=budget, cell_timeout=120,
+                         submission_timeout=300)
+    # the grader itself (a few hundred MiB) and the rest of a shared machine are in the margin
+    assert memory.drop < budget + 1024, f"available memory fell by {memory.drop} MiB"
+    hog, flood = results["111"], results["333"]
+    assert any("memory limit (512 MiB" in note for note in hog["notes"]), hog["notes"]
+    assert any("limit" in note and "reached" in note for note in flood["notes"]), flood["notes"]
+    assert flood["cells"][0]["status"] == "killed", flood["cells"]
+
+
+@pytest.mark.parametrize("which", IDENTITIES)
+def test_log_flood_is_bounded_on_disk(which, request):
+    """A notebook that writes 24 MiB to its stderr and kills its kernel, six times: the kernel
+    logs on the host never hold more than the submission's log budget."""
+    owner, folder = _workspace(which, request)
+    _require_sandbox(owner)
+    tmp = Path(f"/tmp/gc-{uuid.uuid4().hex[:8]}")  # short: socket paths have a length limit
+    tmp.mkdir()
+    tmp.chmod(0o711)
+    request.addfinalizer(lambda: shutil.rmtree(tmp, ignore_errors=True))
+    if owner is not None:
+        os.chown(tmp, owner.pw_uid, owner.pw_gid)
+    subs = folder / "subs"
+    write(subs / "loud_111_901_micrograd_exercises.ipynb", ["x = 1", *[LOG_FLOOD] * 6])
+    most = {"bytes": 0}
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(0.05):
+            total = 0
+            for root, _, files in os.walk(tmp):
+                for name in files:
+                    if name.startswith("kernel-") and name.endswith(".log"):
+                        try:
+                            total += os.stat(os.path.join(root, name)).st_size
+                        except OSError:
+                            pass
+            most["bytes"] = max(most["bytes"], total)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        results = _grade(owner, folder, subs, jobs=1, env={"TMPDIR": str(tmp)})
+    finally:
+        stop.set()
+        watcher.join()
+    cells = results["111"]["cells"]
+    assert [c["status"] for c in cells].count("killed") == 6, cells
+    assert 0 < most["bytes"] <= 300 * 1024, most  # 6 x 24 MiB unbounded
