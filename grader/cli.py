@@ -6,6 +6,7 @@ The help the user reads is in ``_parser`` (descriptions, examples, exit codes), 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -31,6 +32,7 @@ from .submission import find_notebooks, printable_name
 from .sandbox import Level, Policy, check_python_access, detect
 from .sandbox.denylist import protected_paths
 from .sandbox.identity import named_identity, stranger
+from .shard import SharedStore, merge, parse_shard, select
 from .store import rebuild_report
 
 EXIT_OK = 0
@@ -161,6 +163,13 @@ examples:
     run.add_argument("--no-sandbox", action="store_true",
                      help="with --out: grade even where kernels cannot be isolated at all "
                           "(they can then read everything your user can)")
+    run.add_argument("--cluster", metavar="ADDRESS",
+                     help="with --out: grade on this Dask cluster (tcp://host:8786 or tls://…; "
+                          "needs micrograd-autograder[dask]); --jobs is then per worker (default: "
+                          "its threads). See docs/cluster.md")
+    run.add_argument("--shard", metavar="I/N",
+                     help="with --out: grade only shard I of N of the class (split by student id), "
+                          "for job arrays; shards may share OUT")
     override = sub.add_parser("override", formatter_class=_FORMAT, epilog=_EXIT_OUT,
                               help="set one question's score by hand (kept across regrades)",
                               description="""\
@@ -230,6 +239,18 @@ Open the file in any browser; it needs no network.
 example:
   grader report graded/""")
     report.add_argument("out", type=Path, metavar="OUT", help="the --out folder of `grader run`")
+    merge = sub.add_parser("merge", formatter_class=_FORMAT, epilog=_EXIT_OUT,
+                           help="merge the OUT folders of shards graded apart into one",
+                           description="""\
+Copy every student's result from OUT folders graded separately (`grader run … --shard I/N --out
+OUT_I`) into one folder, and write its grades.csv and report.html for the whole class. Nothing is
+graded. A student found in several keeps the newest result.
+
+example:
+  grader merge graded-1/ graded-2/ graded-3/ --out graded/""")
+    merge.add_argument("outs", nargs="+", type=Path, metavar="OUT", help="the shards' --out folders")
+    merge.add_argument("--out", "-o", required=True, type=Path, dest="into", metavar="OUT",
+                       help="the folder to write (created if missing)")
     otter = formats.add_parser("otter", formatter_class=_FORMAT, epilog=_EXIT_OUT,
                                help="the assignments for otter-grader's student workflow",
                                description="""\
@@ -305,6 +326,11 @@ def _check_run_args(args: argparse.Namespace) -> None:
                                  f"(without --out nothing is stored, so every run grades afresh)")
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    for flag, given in (("--cluster", args.cluster), ("--shard", args.shard)):
+        if given and args.out is None:
+            raise UsageError(f"{flag} grades a class into a folder: add --out OUT")
+    if args.shard:
+        parse_shard(args.shard)
     for path in args.paths:
         if not path.exists():
             raise UsageError(f"no such file or folder: {path}")
@@ -341,15 +367,30 @@ def _batch(args: argparse.Namespace, config: Config) -> int:
         if unknown:
             raise UsageError(f"--only: no submission with id {', '.join(unknown)} in {where}")
         jobs = [job for job in jobs if job.source.id in set(args.only)]
-    policy = _policy(args, batch=True)
-    args.out.mkdir(parents=True, exist_ok=True)  # the first thing created: arguments are all good
-    tmp = Path(tempfile.gettempdir()).resolve()  # where kernels live: never hidden from them
-    extra = [p for p in (args.out, *args.paths) if p.resolve() not in (tmp, *tmp.parents)]
-    options = GradeOptions(seed=args.seed, policy=policy.with_hide(protected_paths(config, *extra)))
-    for warning in warnings:
-        print(f"grader: note: {warning}", file=sys.stderr)
-    report = run_batch(jobs, options=options, config_digest=config.digest, out=args.out,
-                       workers=args.jobs, force=args.force)
+    store = None
+    if args.shard:
+        shard = parse_shard(args.shard)
+        store = SharedStore(args.out, shard, [(job.source.id, job.source.name) for job in jobs])
+        jobs = select(jobs, shard, lambda job: job.source.id)
+        print(f"grader: shard {shard}: {len(jobs)} submissions", file=sys.stderr)
+    with contextlib.ExitStack() as stack:
+        engine = None
+        if args.cluster:  # connected and every worker checked before anything is created
+            from .cluster import connect
+            cluster = stack.enter_context(connect(args.cluster, config, kernel_user=args.kernel_user,
+                                                  no_sandbox=args.no_sandbox,
+                                                  jobs=args.jobs if _given("--jobs", "-j") else None))
+            engine, policy = cluster.engine, cluster.client_policy
+        else:
+            policy = _policy(args, batch=True)
+        args.out.mkdir(parents=True, exist_ok=True)  # the first thing created: arguments are all good
+        tmp = Path(tempfile.gettempdir()).resolve()  # where kernels live: never hidden from them
+        extra = [p for p in (args.out, *args.paths) if p.resolve() not in (tmp, *tmp.parents)]
+        options = GradeOptions(seed=args.seed, policy=policy.with_hide(protected_paths(config, *extra)))
+        for warning in warnings:
+            print(f"grader: note: {warning}", file=sys.stderr)
+        report = run_batch(jobs, options=options, config_digest=config.digest, out=args.out,
+                           workers=args.jobs, force=args.force, store=store, engine=engine)
     print(batch_summary([(o.job.source.id, o.result) for o in report.outcomes]))
     stored = len(list((args.out / "submissions").glob("*/result.json")))
     print(f"\nresults: {args.out / 'submissions'}/<id>/  gradebook: {args.out / 'grades.csv'} "
@@ -488,8 +529,18 @@ def _sandbox_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+_ARGV: list[str] = []
+
+
+def _given(*flags: str) -> bool:
+    """Whether the command line named one of ``flags`` (not just left it at its default)."""
+    return any(a in flags or a.startswith(tuple(f + "=" for f in flags)) or
+               any(a.startswith(f) and len(f) == 2 and a[2:].isdigit() for f in flags) for a in _ARGV)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``grader`` command; returns the exit code."""
+    _ARGV[:] = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
     try:
         if args.command == "run":
@@ -500,6 +551,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _export(args)
         if args.command == "build":
             return _build(args)
+        if args.command == "merge":
+            count = merge(args.outs, args.into)
+            print(f"merged {count} students into {args.into}: {args.into / 'grades.csv'}, "
+                  f"{args.into / 'report.html'}")
+            return EXIT_OK
         if args.command == "report":
             print(f"wrote {rebuild_report(args.out)}")
             return EXIT_OK
