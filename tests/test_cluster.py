@@ -179,9 +179,9 @@ class DaskCluster:
         self.wait(0)
 
     def _spawn(self, argv: list[str], name: str, **env: str) -> subprocess.Popen:
-        log = open(self.folder / f"{name}.log", "ab")
-        return subprocess.Popen(argv, env=_env(self.ktmp, **env), stdout=log, stderr=log,
-                                start_new_session=True)
+        with open(self.folder / f"{name}.log", "ab") as log:
+            return subprocess.Popen(argv, env=_env(self.ktmp, **env), stdout=log, stderr=log,
+                                    start_new_session=True)
 
     def add_worker(self, name: str, **env: str) -> subprocess.Popen:
         worker = self._spawn([DASK, "worker", self.address, "--nthreads", "1", "--no-dashboard",
