@@ -143,14 +143,15 @@ async def _until_cancelled(work: Any, cancelled: Callable[[], bool]) -> Submissi
 
 
 def _identity_probe() -> Callable[..., dict[str, Any]]:
-    """The check run on every worker, sent by value, so that it also answers where the grader
-    is not installed (or not importable)."""
-    def identity(config: Any, kernel_user: Any, no_sandbox: bool, dask_worker: Any = None) -> dict[str, Any]:
+    """The check run on every worker, sent by value (and the config as bytes, unpickled after
+    the import), so that it also answers where the grader is not installed (or not importable)."""
+    def identity(config: bytes, kernel_user: Any, no_sandbox: bool, dask_worker: Any = None) -> dict[str, Any]:
+        from distributed.protocol.pickle import loads
         try:
             from grader.cluster import worker_identity
         except Exception as exc:  # noqa: BLE001
             return {"error": f"the grader is not installed there ({type(exc).__name__}: {exc})"}
-        return worker_identity(dask_worker, config, kernel_user, no_sandbox)
+        return worker_identity(dask_worker, loads(config), kernel_user, no_sandbox)
     return identity
 
 
@@ -174,7 +175,10 @@ class Cluster:
 
     def check(self, workers: list[str] | None = None) -> dict[str, str]:
         """Check ``workers`` (default: all); give the good ones slots; the bad ones and why."""
-        answers = self.client.run(_identity_probe(), self.config, self.kernel_user, self.no_sandbox,
+        from distributed.protocol.pickle import dumps
+
+        answers = self.client.run(_identity_probe(), dumps(self.config), self.kernel_user,
+                                  self.no_sandbox,
                                   workers=workers, on_error="return")
         bad = {}
         mine = code_digest()

@@ -287,18 +287,25 @@ def test_a_worker_with_another_grader_is_refused_by_name(klass, tmp_path, ktmp, 
     shutil.copytree(ROOT / "grader", other / "grader", ignore=shutil.ignore_patterns("__pycache__"))
     init = other / "grader" / "__init__.py"
     init.write_text(init.read_text().replace("__version__ = ", "__version__ = '0.0.1-other' or "))
-    worker = dask_cluster.add_worker("old", PYTHONPATH=str(other))
+    none = tmp_path / "none" / "grader"  # a worker where the grader cannot be imported at all
+    none.mkdir(parents=True)
+    (none / "__init__.py").write_text("raise ImportError('no grader here')\n")
+    bad = [dask_cluster.add_worker("old", PYTHONPATH=str(other)),
+           dask_cluster.add_worker("none", PYTHONPATH=str(none.parent))]
     try:
-        dask_cluster.wait(3)
+        dask_cluster.wait(4)
         out = tmp_path / "out"
         client = _run(klass, out, ktmp, "--cluster", dask_cluster.address)
         _, err = client.communicate(timeout=300)
         assert client.returncode == 2, err
         with dask_cluster.client() as c:
-            old = [w for w, info in c.scheduler_info(n_workers=-1)["workers"].items()
-                   if info.get("name") == "old"]
-        assert old and f"worker {old[0]}: it has grader 0.0.1-other" in err, err
+            names = {info.get("name"): w for w, info in c.scheduler_info(n_workers=-1)["workers"].items()}
+        assert f"worker {names['old']}: it has grader 0.0.1-other, this client grader 0.1.0" in err, err
+        assert f"worker {names['none']}: the grader is not installed there (ImportError: no grader here)" \
+            in err, err
+        assert names["w1"] not in err and names["w2"] not in err
         assert not out.exists()
     finally:
-        dask_cluster.stop(worker)
-        dask_cluster.workers.remove(worker)
+        for worker in bad:
+            dask_cluster.stop(worker)
+            dask_cluster.workers.remove(worker)
