@@ -6,7 +6,7 @@ shows progress and rewrites the live report. Each submission is one Dask task: i
 bytes go to a worker, which grades it in a sandboxed kernel of its own (student code never runs in
 the worker process) and sends the result back. No shared file system is needed.
 
-Before anything is created every worker is checked (:func:`worker_identity`): the same grader
+Before anything is created every worker is checked (:mod:`grader.cluster_worker`): the same grader
 version and the same grader files (a digest of the installed package), and a sandbox at least as
 strong as a local batch would need. A worker that fails is named and the run refused. Checked
 workers are then given the resource ``grader-slots`` (``--jobs``, else their thread count), and
@@ -23,123 +23,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import hashlib
 import signal
-import threading
+import time
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from . import __version__
 from .batch import _Batch
-from .config import Assignment, Config
+from .cluster_worker import RESOURCE, code_digest, drain, grade_task, running, set_slots
+from .config import Config
 from .errors import UsageError
-from .grade import GradeOptions, grade_notebook_async, rejected_result
+from .grade import rejected_result
 from .results import SubmissionResult
 from .sandbox import Level, Policy
 from .submission import Unreadable
 
-RESOURCE = "grader-slots"
 CONNECT_TIMEOUT = 15.0   # seconds to reach the scheduler, and to wait for a first worker
 STOP_TIMEOUT = 60.0      # seconds to wait, after Ctrl-C, for the workers to close our kernels
 _CHECK_EVERY = 5.0       # seconds between looks for workers that joined (or restarted) mid-run
-
-# On a worker: the policy its kernels get (set by the check), and the tasks grading right now.
-_POLICY: Policy | None = None
-_RUNNING: set[str] = set()
-_LOCK = threading.Lock()
-
-
-def code_digest() -> str:
-    """sha256 of the installed grader package's files: two installs grade alike when it matches."""
-    root = Path(__file__).resolve().parent
-    digest = hashlib.sha256()
-    for path in sorted(root.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
-            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
-
-
-# ------------------------------------------------------------------ on a worker
-
-def worker_identity(dask_worker: Any, config: Config, kernel_user: str | None,
-                    no_sandbox: bool) -> dict[str, Any]:
-    """What a worker would grade with: version, files, isolation, threads. Keeps its policy."""
-    global _POLICY
-    from .sandbox import detect
-    from .sandbox.denylist import protected_paths
-
-    answer: dict[str, Any] = {"version": __version__, "code": code_digest(),
-                              "threads": dask_worker.state.nthreads}
-    try:
-        policy = detect(kernel_user)
-    except Exception as exc:  # noqa: BLE001 -- said to the client, which refuses this worker
-        answer["error"] = f"its sandbox cannot be set up: {exc}"
-        return answer
-    answer["isolation"] = policy.summary
-    if policy.level is Level.NONE and not no_sandbox:
-        answer["error"] = (f"its kernels cannot be isolated ({policy.why}); fix it (grader "
-                           f"sandbox-check on that machine) or pass --no-sandbox")
-        return answer
-    scratch = Path(dask_worker.local_directory)  # other students' bytes may be spilled there
-    _POLICY = policy.with_hide(protected_paths(config, scratch))
-    return answer
-
-
-async def set_slots(jobs: int | None, dask_worker: Any = None) -> int:
-    """Let this (checked) worker take ``jobs`` grading tasks at once (default: its threads)."""
-    slots = jobs or dask_worker.state.nthreads
-    await dask_worker.set_resources(**{RESOURCE: slots})
-    return int(slots)
-
-
-def running(run: str, dask_worker: Any = None) -> int:
-    """How many of run ``run``'s tasks this worker is grading right now."""
-    with _LOCK:
-        return sum(key.startswith(run) for key in _RUNNING)
-
-
-def grade_task(data: bytes, assignment: Assignment, name: str, seed: int | None,
-               config_digest: str) -> dict[str, Any]:
-    """A Dask task: grade one notebook's bytes in a sandboxed kernel; the result as a dict."""
-    from distributed import get_worker
-
-    if _POLICY is None:  # only checked workers have slots; a restarted one is checked again
-        raise RuntimeError("this worker was not checked by the grader client")
-    worker = get_worker()
-    key = str(worker.get_current_task())
-    options = GradeOptions(seed=seed, policy=_POLICY)
-    with _LOCK:
-        _RUNNING.add(key)
-    try:
-        result = asyncio.run(_until_cancelled(
-            grade_notebook_async(data, assignment, name=name, options=options,
-                                 config_digest=config_digest),
-            lambda: _cancelled(worker, key)))
-        return result.to_dict()
-    finally:
-        with _LOCK:
-            _RUNNING.discard(key)
-
-
-def _cancelled(worker: Any, key: str) -> bool:
-    task = worker.state.tasks.get(key)
-    return task is None or task.state in ("cancelled", "released", "forgotten")
-
-
-async def _until_cancelled(work: Any, cancelled: Callable[[], bool]) -> SubmissionResult:
-    """Await ``work``; cancel it (its kernel is closed) when the client cancels the task."""
-    task = asyncio.ensure_future(work)
-    while True:
-        done, _ = await asyncio.wait({task}, timeout=0.5)
-        if done:
-            return task.result()
-        if cancelled():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            raise RuntimeError("cancelled by the grader client")
 
 
 def _identity_probe() -> Callable[..., dict[str, Any]]:
@@ -148,7 +50,7 @@ def _identity_probe() -> Callable[..., dict[str, Any]]:
     def identity(config: bytes, kernel_user: Any, no_sandbox: bool, dask_worker: Any = None) -> dict[str, Any]:
         from distributed.protocol.pickle import loads
         try:
-            from grader.cluster import worker_identity
+            from grader.cluster_worker import worker_identity
         except Exception as exc:  # noqa: BLE001
             return {"error": f"the grader is not installed there ({type(exc).__name__}: {exc})"}
         return worker_identity(dask_worker, loads(config), kernel_user, no_sandbox)
@@ -338,29 +240,27 @@ class ClusterBatch(_Batch):
             ticker.cancel()
             for sig in handled:
                 loop.remove_signal_handler(sig)
-            if inflight:
-                futures = [f for _, f in inflight.values()]
-                await loop.run_in_executor(None, self._cancel, futures)
+            futures = [f for _, f in inflight.values()]
+            await loop.run_in_executor(None, self._cancel, futures)
         return interrupted
 
     def _cancel(self, futures: list[Any]) -> None:
-        """Cancel our tasks and wait until no worker still grades one (their kernels closed)."""
-        import time
-
+        """Cancel our tasks (if any are left), wait until no worker still grades one, and close
+        the kernels the workers started ahead."""
         client = self.cluster.client
-        with contextlib.suppress(Exception):
-            client.cancel(futures, force=True)
         deadline = time.monotonic() + STOP_TIMEOUT
-        while time.monotonic() < deadline:
-            try:
-                busy = client.run(running, self.run_id, on_error="ignore")
-            except Exception:  # noqa: BLE001 -- the scheduler went away: nothing to wait for
-                return
-            if not any(busy.values()):
-                return
-            time.sleep(0.5)
-        self.progress.log("some workers were still grading after Ctrl-C; their kernels are "
-                          "stopped when their tasks notice")
+        try:
+            if futures:
+                client.cancel(futures, force=True)
+            while any(client.run(running, self.run_id, on_error="ignore").values()):
+                if time.monotonic() > deadline:
+                    self.progress.log("some workers were still grading after Ctrl-C; their "
+                                      "kernels are stopped when their tasks notice")
+                    return
+                time.sleep(0.5)
+            client.run(drain, on_error="ignore")
+        except Exception as exc:  # noqa: BLE001 -- the scheduler went away: nothing to wait for
+            self.progress.log(f"the cluster could not be told to stop ({exc})")
 
 
-__all__ = ["Cluster", "ClusterBatch", "code_digest", "connect", "grade_task", "worker_identity"]
+__all__ = ["Cluster", "ClusterBatch", "connect"]
