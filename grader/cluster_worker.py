@@ -31,6 +31,7 @@ IDLE = 10.0  # seconds a kernel started ahead waits for a task before it is clos
 _POLICY: Policy | None = None   # the policy this worker's kernels get (set by the check)
 _SLOTS = 1                      # tasks this worker grades at once (set with the slots)
 _RUNNING: set[str] = set()      # keys of the tasks grading right now
+_DETECTED: dict[str | None, Policy] = {}  # this machine's isolation, found once per kernel user
 _LOCK = threading.Lock()
 
 
@@ -54,7 +55,7 @@ def worker_identity(dask_worker: Any, config: Config, kernel_user: str | None,
     answer: dict[str, Any] = {"version": __version__, "code": code_digest(),
                               "threads": dask_worker.state.nthreads}
     try:
-        policy = detect(kernel_user)
+        policy = _DETECTED.get(kernel_user) or _DETECTED.setdefault(kernel_user, detect(kernel_user))
     except Exception as exc:  # noqa: BLE001 -- said to the client, which refuses this worker
         answer["error"] = f"its sandbox cannot be set up: {exc}"
         return answer
