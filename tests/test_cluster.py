@@ -104,6 +104,21 @@ def test_shard_is_a_stable_hash_of_the_id_and_checked():
             parse_shard(bad)
 
 
+def test_shards_share_out_but_a_plain_batch_or_report_waits_for_them(tmp_path):
+    from grader.shard import SharedStore
+    from grader.store import Store
+
+    out = tmp_path / "out"
+    with SharedStore(out, Shard(1, 2)).locked(), SharedStore(out, Shard(2, 2)).locked():
+        with pytest.raises(UsageError, match="another grader batch is writing"):
+            with Store(out).locked():
+                pass
+    with Store(out).locked("report"):
+        with pytest.raises(UsageError, match="run shard 1/2 when it has finished"):
+            with SharedStore(out, Shard(1, 2)).locked():
+                pass
+
+
 @pytest.mark.slow
 def test_three_shards_at_once_into_one_out_give_the_one_run_grades(klass, tmp_path, ktmp):
     out = tmp_path / "out"
