@@ -105,7 +105,7 @@ class Cluster:
     def newcomers(self) -> dict[str, str]:
         """Check the workers that joined since (a restarted worker is a new one)."""
         known = set(self.slots) | set(self.refused)
-        fresh = [w for w in self.client.scheduler_info(n_workers=-1)["workers"] if w not in known]
+        fresh = [w for w in self.client.nthreads() if w not in known]
         return self.check(fresh) if fresh else {}
 
     def engine(self, jobs: Any, **kwargs: Any) -> _Batch:
