@@ -98,7 +98,8 @@ class Cluster:
                                f"the same build on every worker")
         good = [w for w in answers if w not in bad]
         if good:
-            self.slots.update(self.client.run(set_slots, self.jobs, workers=good))
+            given = self.client.run(set_slots, self.jobs, workers=good, on_error="return")
+            self.slots.update({w: n for w, n in given.items() if isinstance(n, int)})
         self.refused.update(bad)
         return bad
 
@@ -114,8 +115,9 @@ class Cluster:
 
 @contextlib.contextmanager
 def connect(address: str, config: Config, *, kernel_user: str | None = None, no_sandbox: bool = False,
-            jobs: int | None = None, timeout: float = CONNECT_TIMEOUT) -> Iterator[Cluster]:
+            jobs: int | None = None, timeout: float | None = None) -> Iterator[Cluster]:
     """Connect to the scheduler and check every worker, or raise UsageError (nothing created)."""
+    timeout = CONNECT_TIMEOUT if timeout is None else timeout
     try:
         from distributed import Client
     except ImportError:
@@ -220,7 +222,12 @@ class ClusterBatch(_Batch):
                     future = None
                 if loop.time() - checked >= _CHECK_EVERY:
                     checked = loop.time()
-                    for worker, why in (await loop.run_in_executor(None, self.cluster.newcomers)).items():
+                    try:
+                        refused = await loop.run_in_executor(None, self.cluster.newcomers)
+                    except Exception as exc:  # noqa: BLE001 -- a worker left mid-check: next time
+                        refused = {}
+                        self.progress.log(f"new workers not checked yet ({exc})")
+                    for worker, why in refused.items():
                         self.progress.log(f"worker {worker} joined and was not given work: {why}")
                 if future is None or future.key not in inflight:
                     continue  # a result already written (a future reported twice) is not written again
