@@ -21,7 +21,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence, TextIO
+from typing import Callable, Iterable, Sequence, TextIO
 
 from .config import Assignment, Config, Limits
 from .errors import KernelStartError, UsageError
@@ -295,10 +295,15 @@ class _Batch:
 
 def run_batch(jobs: Sequence[Job], *, options: GradeOptions = GradeOptions(), config_digest: str = "",
               out: Path | None = None, workers: int | None = None, force: bool = False,
-              stream: TextIO | None = None, live: bool | None = None) -> BatchReport:
-    """Grade ``jobs``; with ``out``, write and reuse per-submission results and ``grades.csv``."""
+              stream: TextIO | None = None, live: bool | None = None, store: Store | None = None,
+              engine: Callable[..., _Batch] | None = None) -> BatchReport:
+    """Grade ``jobs``; with ``out``, write and reuse per-submission results and ``grades.csv``.
+
+    ``store`` replaces ``Store(out)`` (shards share one: :mod:`grader.shard`); ``engine`` replaces
+    the local kernels with another executor of the same jobs (:mod:`grader.cluster`).
+    """
     options = options.resolved()
-    store = Store(out) if out is not None else None
+    store = store if store is not None else Store(out) if out is not None else None
     stream = stream if stream is not None else sys.stderr
     live = stream.isatty() if live is None else live
     with store.locked() if store is not None else contextlib.nullcontext():
@@ -335,14 +340,16 @@ def run_batch(jobs: Sequence[Job], *, options: GradeOptions = GradeOptions(), co
         if reused:
             progress.log(f"{reused} of {len(jobs)} submissions already graded "
                          f"(unchanged since; --force regrades them)")
-        fit = fit_jobs(workers, max((job.assignment.limits for _, job in todo), default=Limits(),
-                                    key=lambda limits: (limits.memory_mb, limits.disk_mb)),
-                       options.policy.cgroups if options.policy is not None else None)
-        if fit.notice:
-            progress.log(f"note: {fit.notice}")
-        batch = _Batch([job for _, job in todo], options=options, config_digest=config_digest,
-                       store=store, workers=min(fit.jobs, max(1, len(todo))),
-                       progress=progress, overrides=overrides)
+        if engine is None:  # kernels on this machine: as many as it holds
+            fit = fit_jobs(workers, max((job.assignment.limits for _, job in todo), default=Limits(),
+                                        key=lambda limits: (limits.memory_mb, limits.disk_mb)),
+                           options.policy.cgroups if options.policy is not None else None)
+            if fit.notice:
+                progress.log(f"note: {fit.notice}")
+            workers = fit.jobs
+        batch = (engine or _Batch)([job for _, job in todo], options=options, config_digest=config_digest,
+                                   store=store, workers=min(workers or os.cpu_count() or 1, max(1, len(todo))),
+                                   progress=progress, overrides=overrides)
         interrupted = False
         if todo:
             interrupted = asyncio.run(batch.run())

@@ -6,6 +6,7 @@ The help the user reads is in ``_parser`` (descriptions, examples, exit codes), 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -35,6 +36,7 @@ from .sandbox import Level, Policy, check_python_access, detect
 from .sandbox.denylist import protected_paths
 from .sandbox.identity import named_identity, stranger
 from .sandbox.machine import budget_lines
+from .shard import SharedStore, merge, parse_shard, select
 from .store import Store, rebuild_report
 
 EXIT_OK = 0
@@ -215,6 +217,13 @@ examples:
     run.add_argument("--no-sandbox", action="store_true",
                      help="with --out: grade even where kernels cannot be isolated at all "
                           "(they can then read everything your user can)")
+    run.add_argument("--cluster", metavar="ADDRESS",
+                     help="with --out: grade on this Dask cluster (tcp://host:8786 or tls://…; "
+                          "needs micrograd-autograder[dask]); --jobs is then per worker (default: "
+                          "its threads). See docs/cluster.md")
+    run.add_argument("--shard", metavar="I/N",
+                     help="with --out: grade only shard I of N of the class (split by student id), "
+                          "for job arrays; shards may share OUT")
     override = sub.add_parser("override", formatter_class=_FORMAT, epilog=_EXIT_OUT,
                               help="set one question's score by hand (kept across regrades)",
                               description="""\
@@ -284,6 +293,18 @@ Open the file in any browser; it needs no network.
 example:
   grader report graded/""")
     report.add_argument("out", type=Path, metavar="OUT", help="the --out folder of `grader run`")
+    merge = sub.add_parser("merge", formatter_class=_FORMAT, epilog=_EXIT_OUT,
+                           help="merge the OUT folders of shards graded apart into one",
+                           description="""\
+Copy every student's result from OUT folders graded separately (`grader run … --shard I/N --out
+OUT_I`) into one folder, and write its grades.csv and report.html for the whole class. Nothing is
+graded. A student found in several keeps the newest result.
+
+example:
+  grader merge graded-1/ graded-2/ graded-3/ --out graded/""")
+    merge.add_argument("outs", nargs="+", type=Path, metavar="OUT", help="the shards' --out folders")
+    merge.add_argument("--out", "-o", required=True, type=Path, dest="into", metavar="OUT",
+                       help="the folder to write (created if missing)")
     otter = formats.add_parser("otter", formatter_class=_FORMAT, epilog=_EXIT_WRITE,
                                help="the assignments for otter-grader's student workflow",
                                description="""\
@@ -383,6 +404,11 @@ def _check_run_args(args: argparse.Namespace) -> None:
                                  f"(without --out nothing is stored, so every run grades afresh)")
     if args.jobs is not None and args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    for flag, given in (("--cluster", args.cluster), ("--shard", args.shard)):
+        if given and args.out is None:
+            raise UsageError(f"{flag} grades a class into a folder: add --out OUT")
+    if args.shard:
+        parse_shard(args.shard)
     for path in args.paths:
         if not path.exists():
             raise UsageError(f"no such file or folder: {path}")
@@ -419,15 +445,30 @@ def _batch(args: argparse.Namespace, config: Config) -> int:
         if unknown:
             raise UsageError(f"--only: no submission with id {', '.join(unknown)} in {where}")
         jobs = [job for job in jobs if job.source.id in set(args.only)]
-    policy = _policy(args, batch=True)
-    args.out.mkdir(parents=True, exist_ok=True)  # the first thing created: arguments are all good
-    tmp = Path(tempfile.gettempdir()).resolve()  # where kernels live: never hidden from them
-    extra = [p for p in (args.out, *args.paths) if p.resolve() not in (tmp, *tmp.parents)]
-    options = GradeOptions(seed=args.seed, policy=policy.with_hide(protected_paths(config, *extra)))
-    for warning in warnings:
-        _say(printable_text(f"grader: note: {warning}"), err=True)
-    report = run_batch(jobs, options=options, config_digest=config.digest, out=args.out,
-                       workers=args.jobs, force=args.force)
+    store = None
+    if args.shard:
+        shard = parse_shard(args.shard)
+        store = SharedStore(args.out, shard, [(job.source.id, job.source.name) for job in jobs])
+        jobs = select(jobs, shard, lambda job: job.source.id)
+        _say(f"grader: shard {shard}: {count(len(jobs), 'submission')}", err=True)
+    with contextlib.ExitStack() as stack:
+        engine = None
+        if args.cluster:  # connected and every worker checked before anything is created
+            from .cluster import connect
+            cluster = stack.enter_context(connect(args.cluster, config, kernel_user=args.kernel_user,
+                                                  no_sandbox=args.no_sandbox,
+                                                  jobs=args.jobs))
+            engine, policy = cluster.engine, cluster.client_policy
+        else:
+            policy = _policy(args, batch=True)
+        args.out.mkdir(parents=True, exist_ok=True)  # the first thing created: arguments are all good
+        tmp = Path(tempfile.gettempdir()).resolve()  # where kernels live: never hidden from them
+        extra = [p for p in (args.out, *args.paths) if p.resolve() not in (tmp, *tmp.parents)]
+        options = GradeOptions(seed=args.seed, policy=policy.with_hide(protected_paths(config, *extra)))
+        for warning in warnings:
+            _say(printable_text(f"grader: note: {warning}"), err=True)
+        report = run_batch(jobs, options=options, config_digest=config.digest, out=args.out,
+                           workers=args.jobs, force=args.force, store=store, engine=engine)
     _say(batch_summary([(o.job.source.id, o.result) for o in report.outcomes], total=len(jobs)))
     stored = len(list((args.out / "submissions").glob("*/result.json")))
     _say(f"\nresults: {args.out / 'submissions'}/<id>/  gradebook: {args.out / 'grades.csv'} "
@@ -663,6 +704,11 @@ def _main(argv: Sequence[str] | None) -> int:
             return _export(args)
         if args.command == "build":
             return _build(args)
+        if args.command == "merge":
+            merged = merge(args.outs, args.into)
+            _say(f"merged {count(merged, 'student')} into {args.into}: {args.into / 'grades.csv'}, "
+                 f"{args.into / 'report.html'}")
+            return EXIT_OK
         if args.command == "report":
             _say(f"wrote {rebuild_report(args.out)}")
             return EXIT_INTERNAL if _say_damaged(args.out) else EXIT_OK
