@@ -511,20 +511,24 @@ def _report_one(args: argparse.Namespace, result: SubmissionResult) -> int:
 
 class _Status:
     """One line on a terminal's stderr saying what grading one notebook is doing (cell k of n,
-    which question is being checked) and for how long; nothing when stderr is not a terminal."""
+    which question is being checked) and for how long; nothing when stderr is not a terminal.
+    The line is redrawn with a carriage return and spaces, never with terminal control sequences."""
 
     def __init__(self, name: str) -> None:
         self.name, self.start, self.live = name, time.monotonic(), sys.stderr.isatty()
+        self.drawn = 0  # characters of the line now on the screen
 
     def __call__(self, what: str) -> None:
         if self.live:
             line = f"grading {self.name}: {what}  ({time.monotonic() - self.start:.0f} s)"
-            width = shutil.get_terminal_size().columns - 1
-            _say("\r\x1b[K" + line[:width], err=True, end="")
+            line = line[:shutil.get_terminal_size().columns - 1]
+            _say("\r" + line.ljust(self.drawn), err=True, end="")
+            self.drawn = len(line)
 
     def done(self) -> None:
-        if self.live:
-            _say("\r\x1b[K", err=True, end="")
+        if self.live and self.drawn:
+            _say("\r" + " " * self.drawn + "\r", err=True, end="")
+            self.drawn = 0
 
 
 def _run_one(args: argparse.Namespace, config_path: Path) -> int:
