@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import pwd
 import signal
 import socket
+import subprocess
 import tempfile
 import threading
 from pathlib import Path
@@ -155,3 +157,20 @@ def files_named(name: str, *folders: str) -> list[str]:
     return [os.path.join(root, name) for folder in folders
             for root, dirs, files in os.walk(folder, onerror=lambda exc: None)
             if name in files or name in dirs]
+
+
+INSTRUCTOR = "grader-test-instructor"
+
+
+@pytest.fixture(scope="session")
+def instructor() -> pwd.struct_passwd:
+    """An ordinary user with a home, as on an instructor's machine (the suite runs as root);
+    made once by whichever test process gets there first."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to create an ordinary user")
+    try:
+        return pwd.getpwnam(INSTRUCTOR)
+    except KeyError:  # another test process may be making it at this very moment
+        subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", INSTRUCTOR], check=False,
+                       capture_output=True)
+        return pwd.getpwnam(INSTRUCTOR)

@@ -14,14 +14,13 @@ import os
 import shutil
 import subprocess
 import threading
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 
 from notebooks import variant, write, write_small_config
-from test_sandbox import GRADER, _identity, _require_sandbox, instructor  # noqa: F401 -- a fixture
+from test_sandbox import GRADER, _identity, _require_sandbox
 
 pytestmark = pytest.mark.slow
 IDENTITIES = ["root", "ordinary-user"]

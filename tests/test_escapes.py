@@ -30,7 +30,6 @@ import pytest
 from grader.text import clip, one_line, shown
 from notebooks import write, write_small_config
 
-USER = "grader-test-instructor"
 PAYLOAD = ("\x1b]52;c;ZWNobyBwd25lZA==\x07 \x1b]0;owned\x07 \x1b[2J\x1b[1A\x1b[K "
            "\u202egnp.exe \x00 nul \x85\x9b31m c1 \x7f del [blink]MARKUP[/blink] \u2066iso\u2069 end")
 # What must never appear raw anywhere (rich's own colour codes on the terminal are SGR only).
@@ -99,17 +98,6 @@ def _on_a_pty(argv: list[str], owner: pwd.struct_passwd | None, cwd: Path, env: 
 def _assert_clean(where: str, text: str, raw: list[str]) -> None:
     found = [repr(r) for r in raw if r in text]
     assert not found, f"{where} holds raw {', '.join(found)}"
-
-
-@pytest.fixture(scope="module")
-def instructor() -> pwd.struct_passwd:
-    if os.geteuid() != 0:
-        pytest.skip("needs root to create an ordinary user")
-    try:
-        return pwd.getpwnam(USER)
-    except KeyError:
-        subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", USER], check=True)
-        return pwd.getpwnam(USER)
 
 
 @pytest.mark.parametrize("which", ["root", "ordinary-user"])

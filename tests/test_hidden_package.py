@@ -27,7 +27,6 @@ import pytest
 from notebooks import ROOT, write, write_small_config
 
 pytestmark = pytest.mark.slow
-USER = "grader-test-instructor"
 
 
 def snoop(path: Path, site: str, prefix: str, package: str) -> Path:
@@ -130,17 +129,6 @@ def _level_available(python: str, level: str, owner: pwd.struct_passwd | None) -
                            cwd="/", env=env, timeout=120, **who)
     if f"isolation: {level}" not in check.stdout:
         pytest.skip(f"no {level} level here: {check.stdout.strip()} {check.stderr.strip()}")
-
-
-@pytest.fixture(scope="module")
-def instructor() -> pwd.struct_passwd:
-    if os.geteuid() != 0:
-        pytest.skip("needs root to create an ordinary user")
-    try:
-        return pwd.getpwnam(USER)
-    except KeyError:
-        subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", USER], check=True)
-        return pwd.getpwnam(USER)
 
 
 CASES = [("root", "sandbox"), ("ordinary-user", "sandbox"), ("root", "namespaces"), ("root", "user")]

@@ -31,7 +31,6 @@ from notebooks import ROOT, solution_path, variant, write
 
 pytestmark = pytest.mark.slow
 GRADER = [sys.executable, "-m", "grader"]
-USER = "grader-test-instructor"
 
 
 def solution_source() -> str:
@@ -153,18 +152,6 @@ def _found(message: str) -> str:
 def _left_behind(mark: str) -> list[str]:
     found = [f"process {pid}" for pid in marked(mark)]
     return found + [f"file {p}" for p in files_named(mark, "/tmp", "/dev/shm", "/var/tmp")]
-
-
-@pytest.fixture(scope="module")
-def instructor() -> pwd.struct_passwd:
-    """An ordinary user with a home, as on an instructor's machine (the suite runs as root)."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root to create an ordinary user")
-    try:
-        return pwd.getpwnam(USER)
-    except KeyError:
-        subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", USER], check=True)
-        return pwd.getpwnam(USER)
 
 
 def _setup(tmp: Path, owner: pwd.struct_passwd | None, home: Path) -> dict[str, Path]:
