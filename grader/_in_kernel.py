@@ -140,17 +140,23 @@ def _short(text):
     return text if len(text) <= _MAX_TEXT else text[: _MAX_TEXT - 3] + "..."
 
 
+_NAME = type.__dict__["__name__"]  # a class's own name, whatever its metaclass says
+
+
 def _describe(exc):
-    name = type(exc).__name__
+    name = _NAME.__get__(type(exc))
     try:
         message = str(exc)
+    except KeyboardInterrupt:  # the timeout's interrupt
+        raise
     except BaseException:  # noqa: BLE001 -- a hostile __str__ must not hide the exception's name
         message = ""
     return _short(name + (": " + message if message else ""))
 
 
 def _typename(x):
-    return _short(type(x).__name__)
+    """The name of ``x``'s class as the class was defined (a metaclass's ``__name__`` is not asked)."""
+    return _short(_NAME.__get__(type(x)))
 
 
 _NO = object()
@@ -172,7 +178,9 @@ def _own_data(x):
     ``__getattr__`` or ``__getattribute__`` is not asked); _NO when there is none."""
     try:
         return _state["getattribute"](x, "data")
-    except (Exception, SystemExit):
+    except KeyboardInterrupt:  # the timeout's interrupt
+        raise
+    except BaseException:  # noqa: BLE001 -- whatever a .data property raises, there is no number there
         return _NO
 
 
@@ -192,6 +200,8 @@ def number(x, what, depth=0, wrapped=True):
         raise _Unplain("%s is a bool, not a number" % what)
     if isinstance(x, (str, bytes, complex)):
         raise _Unplain("%s is a %s, not a real number" % (what, _typename(x)))
+    if isinstance(x, (bytearray, memoryview)):  # float() reads their bytes as text: b"0.75" -> 0.75
+        raise _Unplain("%s is a %s, not a number" % (what, _typename(x)))
     if isinstance(x, float):
         return _state["float"](x)
     if isinstance(x, int):
@@ -207,6 +217,8 @@ def number(x, what, depth=0, wrapped=True):
         return value
     try:
         value = _state["to_float"](x)
+    except KeyboardInterrupt:  # the timeout's interrupt
+        raise
     except BaseException as exc:  # noqa: BLE001 -- whatever the object does, it is not a number
         raise _Unplain("%s is a %s, not a number (%s)" % (what, _typename(x), _describe(exc)))
     if type(value) is not float:
@@ -617,6 +629,8 @@ def probe(nonce, task, args):
         result = {"status": "raised", "node": exc.index, "detail": _describe(exc.exc)}
     except RecursionError as exc:
         result = {"status": "raised", "detail": _describe(exc), "recursion": True}
-    except (Exception, SystemExit) as exc:
+    except KeyboardInterrupt:  # the timeout's interrupt: the grader records the time limit
+        raise
+    except BaseException as exc:  # noqa: BLE001 -- a student's own BaseException costs this answer only
         result = {"status": "raised", "detail": _describe(exc)}
     _state["publish"]({MIME: nonce + _encode(result)}, {})

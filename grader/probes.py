@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from .text import clip, shown
+from .text import clip, one_line, shown
 
 MIME = "application/x-grader-probe"
 MAX_PAYLOAD = 2_000_000
@@ -151,16 +151,18 @@ def _notes(raw: Any) -> tuple[tuple[str, str], ...]:
         if type(note) is not dict or not all(type(note.get(k)) is str for k in ("type", "what", "how")):
             continue
         count = note.get("count")
-        kind, what = note["type"][:60], note["what"][:120]
+        # shown in a Markdown code span: one line, no backtick to close it early
+        kind = one_line(note["type"][:60]).replace("`", "'")
+        what, how = one_line(note["what"][:120]).replace("`", "'"), one_line(note["how"][:20])
         more = f" (and {count - 1} more)" if type(count) is int and count > 1 else ""
-        if note["how"] == "data":
+        if how == "data":
             text = (f"{what}{more} is a `{kind}` object, not a number: its .data was read and judged "
                     f"(a plain float is what is asked for")
             text += ("; a .grad that is a Value comes from a _backward that multiplies by a Value, "
                      "such as `out` where `out.data` belongs)" if what.endswith(".grad") else ")")
         else:
             text = f"{what}{more} is a `{kind}`, not a float: it was read as float({what})"
-        out.append((f"{note['how']} {kind}", text))
+        out.append((f"{how} {kind}", text))
     return tuple(out)
 
 

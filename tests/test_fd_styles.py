@@ -98,6 +98,9 @@ for v in 'abc':
 FWD, CEN = "(t(x + h) - t(x)) / h", "(t(x + h) - t(x - h)) / (2*h)"
 ROUNDED_EXACT = "numerical_grad = [-12.3535534, 10.2569903, 0.0625]   # d/da, d/db, d/dc by hand"
 
+BINARY_ROUNDED = ("exact = gradf(2, 3, 4)\n"
+                  "numerical_grad = [round(e * 2**20) / 2**20 for e in exact]   # looks like h = 2**-30\n")
+
 
 def forward_as_central(h: str) -> str:
     return loop("forward", h).replace("numerical_grad", "numerical_grad2")
@@ -142,6 +145,11 @@ CASES = [
     # ... and a typed-in derivative, rounded, still has no such signature
     ("rounded-exact", ROUNDED_EXACT, ROUNDED_EXACT.replace("numerical_grad", "numerical_grad2"), 0.0, 0.0,
      ["got -12.3535534, which no such step reproduces", "numbers typed in or computed another way"],
+     ["which no such step reproduces"]),
+    # ... nor does one rounded to a binary grid, although it lies on the grid of h = 2**-30, where
+    # round-off dominates (the difference quotient there is the exact derivative snapped to 2**-20)
+    ("binary-rounded-exact", BINARY_ROUNDED, BINARY_ROUNDED.replace("numerical_grad", "numerical_grad2"),
+     0.0, 0.0, ["which no such step reproduces", "numbers typed in or computed another way"],
      ["which no such step reproduces"]),
     # a forward difference handed in as the central one, at a tiny and at a large step: one common
     # step reproduces every component bit for bit as a forward difference

@@ -46,3 +46,49 @@ def test_number_like_gradients(grade, tmp_path, name):
     q1 = question(result, "q1_gradf")
     assert q1.score == pytest.approx(want), q1.message
     assert note in q1.message, q1.message
+
+
+EXACT = "[-12.353553390593273, 10.25699027111255, 0.0625]"
+ODD = {
+    # float() reads a buffer's bytes as text; a buffer is not a number
+    "bytearray": ("def gradf(a, b, c):\n"
+                  f"    return [bytearray(str(v).encode()) for v in {EXACT}]\n",
+                  0.0, ["gradf(...)[0] is a bytearray, not a number"]),
+    "memoryview": ("def gradf(a, b, c):\n"
+                   f"    return [memoryview(str(v).encode()) for v in {EXACT}]\n",
+                   0.0, ["gradf(...)[0] is a memoryview, not a number"]),
+    # a BaseException of the student's own, raised by a .data property or a metaclass's __name__,
+    # costs the answer, named, not the probe ("the kernel sent no result")
+    "data-raises-base-exception": ("class Boom(BaseException):\n    pass\n"
+                                   "class Weird:\n    @property\n    def data(self):\n        raise Boom('no')\n"
+                                   "def gradf(a, b, c):\n    return [Weird(), Weird(), Weird()]\n",
+                                   0.0, ["gradf(...)[0] is a Weird, not a number"]),
+    "metaclass-name-raises": ("class Boom(BaseException):\n    pass\n"
+                              "class Meta(type):\n    @property\n    def __name__(cls):\n        raise Boom('no')\n"
+                              "class Sneaky(metaclass=Meta):\n    pass\n"
+                              "def gradf(a, b, c):\n    return [Sneaky(), Sneaky(), Sneaky()]\n",
+                              0.0, ["gradf(...)[0] is a Sneaky, not a number"]),
+    "gradf-raises-base-exception": ("class Boom(BaseException):\n    pass\n"
+                                    "def gradf(a, b, c):\n    raise Boom('my own')\n",
+                                    0.0, ["Boom: my own"]),
+    # a number-like type whose name would break the note's Markdown code span
+    "backtick-in-type-name": ("Odd = type('Odd`\\n## name', (), {'__float__': lambda self: self.v})\n"
+                              "from math import cos\ndef gradf(a, b, c):\n    out = []\n"
+                              "    for v in [-3*a**2 - 0.5*a**-0.5, 3*cos(3*b) + 2.5*b**1.5, c**-2]:\n"
+                              "        o = Odd(); o.v = v; out.append(o)\n"
+                              "    return out\n",
+                              3.0, ["(and 2 more) is a `Odd'\\n## name`, not a float"]),
+}
+
+
+@pytest.mark.parametrize("name", list(ODD))
+def test_odd_objects_cost_only_their_answer(grade, tmp_path, name):
+    code, want, texts = ODD[name]
+    result = grade(variant(tmp_path / f"{name}.ipynb", replace={"q1-gradf": code, "q1-check": "pass"}))
+    q1 = question(result, "q1_gradf")
+    assert q1.score == pytest.approx(want), q1.message
+    for text in texts:
+        assert text in q1.message, q1.message
+    assert "no result" not in q1.message, q1.message
+    assert "Odd`" not in q1.message, q1.message
+    assert scores(result)["q4_softmax_nll"] == 3.0

@@ -25,7 +25,14 @@ operation as the notebook's own ``f``. A number *reproduces* a scheme at step ``
 Where the two are indistinguishable -- tiny steps, where round-off swamps truncation -- rules 1 and
 2 still separate them: the exact derivative (typed in, or computed symbolically) is not on any
 step's grid except by a coincidence of about one in a million, and a number pasted with few digits
-is neither. What the rules cannot tell apart, and accept: a printed finite difference pasted back
+is neither. At a power-of-two step the grid is a binary one, and the exact derivative rounded to a binary grid
+(``round(d * 2**20) / 2**20``) lies on it: a number no farther from the exact derivative than its
+own lowest binary digit (``rounded_exact``) evidences no step by rules 1 and 2 -- it counts only bit
+for bit at a step the published one or the answer's other components show. A genuine estimate is
+that close only where round-off dominates (where it *is* the exact derivative snapped to the grid:
+``2**-20`` for a forward difference here is far from it, by its truncation error; a central one at
+``2**-20`` is not, and needs a component off the rounding to show its step).
+What the rules cannot tell apart, and accept: a printed finite difference pasted back
 with all its digits (it *is* one), and, at steps below about 1e-7 where round-off dominates, a
 forward difference of a differently written ``f`` from a central one (the question's scheme wins).
 """
@@ -211,6 +218,7 @@ def reproduce(g: float, c: Component, scheme: str, steps: Sequence[Step],
     10^-k, then 2 and 5 x 10^-k, then the smallest gap.
     """
     found = []
+    rounded = rounded_exact(g, c)
     for step in steps:
         h = step.value
         r = c.estimate(h, scheme)
@@ -228,8 +236,24 @@ def reproduce(g: float, c: Component, scheme: str, steps: Sequence[Step],
             how, rank = "signature", 2
         else:
             continue
+        if rounded and not (how in EXACT and h in prefer):
+            continue  # the exact derivative rounded to a binary grid: no evidence of this step
         found.append(((rank, h not in prefer, step.level, gap), Match(scheme, h, how, step.level)))
     return [m for _, m in sorted(found, key=lambda t: t[0])]
+
+
+def rounded_exact(g: float, c: Component) -> bool:
+    """``g`` is the exact derivative rounded to a binary grid: no farther from it than ``g``'s own
+    lowest binary digit (plus the round-off of a formula for it), as ``round(d * 2**20) / 2**20``
+    or ``int(d * 1024) / 1024`` is. Such a number lies on the grid of every power-of-two step fine
+    enough, so it evidences no step; a genuine estimate is that close only by a coincidence of
+    about one in 2**k for a k-bit coarser grid (or, where round-off dominates, when its round-off
+    happens to vanish: then the step the other components show vouches for it)."""
+    if g == 0 or not math.isfinite(g):
+        return False
+    q = Fraction(g)
+    lowest = float(Fraction(q.numerator & -q.numerator, q.denominator))
+    return abs(g - c.exact) < abs(lowest) + 16 * EPS * c.exact_scale + 2 * math.ulp(c.exact)
 
 
 def is_exact(g: float, c: Component) -> bool:
@@ -342,7 +366,8 @@ def findings(got: Sequence[float], comps: Sequence[Component], asked: str,
     found = [classify(g, c, asked, *steps[i], trusted, signed) for i, (g, c) in enumerate(zip(got, comps))]
     used = tuple(m.step for f in found if f.kind == "estimate" for m in f.matches if m.how in EXACT)
     if used:
-        found = [classify(g, c, asked, *steps[i], trusted + used, signed) if f.kind == "exact" else f
+        found = [classify(g, c, asked, *steps[i], trusted + used, signed)
+                 if f.kind == "exact" or f.kind != "estimate" and rounded_exact(g, c) else f
                  for i, (g, c, f) in enumerate(zip(got, comps, found))]
     if len(got) < 2 or _common_bits(got, comps, inside, asked):
         return found
