@@ -195,3 +195,35 @@ def test_log_flood_is_bounded_on_disk(which, request):
     cells = results["111"]["cells"]
     assert [c["status"] for c in cells].count("killed") == 6, cells
     assert 0 < most["bytes"] <= 300 * 1024, most  # 6 x 24 MiB unbounded
+
+
+LATE_HOG = """import subprocess, sys, threading, time
+def grow():  # printing all along: the kernel's output channel is never silent for long
+    kids, start = [], time.monotonic()
+    while True:
+        print('.', end='', flush=True)
+        time.sleep(0.02)
+        # once the cell has long finished (the grader is between cells or probing), a child
+        # holding 150 MiB every 0.1 s: past the 512 MiB budget within a few of them
+        if time.monotonic() - start > 0.2 + 0.1 * len(kids) and len(kids) < 12:
+            kids.append(subprocess.Popen([sys.executable, '-c',
+                                          "import time\\nx = b'a' * (150 << 20)\\ntime.sleep(120)"]))
+threading.stack_size(1 << 18)  # the kernel is near its own address-space limit
+threading.Thread(target=grow, daemon=True).start()
+"""
+
+
+@pytest.mark.parametrize("which", ["ordinary-user"])
+def test_memory_grown_after_its_cell_is_measured(which, request):
+    """Without a cgroup (an ordinary user here), a thread that a cell left behind grows the
+    sandbox past its budget after the cell finished -- while the grader probes, with the kernel's
+    output never silent: the sandbox is ended all the same and the result names the limit."""
+    owner, folder = _workspace(which, request)
+    _require_sandbox(owner)
+    subs = folder / "subs"
+    variant(subs / "late_111_901_micrograd_exercises.ipynb", append=[LATE_HOG])
+    with _LowestAvailable() as memory:
+        results = _grade(owner, folder, subs, jobs=1, memory_mb=512, submission_timeout=300)
+    late = results["111"]
+    assert memory.drop < 512 + 1024, f"available memory fell by {memory.drop} MiB"
+    assert any("memory limit (512 MiB" in note for note in late["notes"]), late["notes"]

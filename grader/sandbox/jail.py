@@ -130,6 +130,7 @@ class Jail:
         self._log_budget = Budget()
         self._reached: list[str] = []    # limits the sandbox passed (measured without a cgroup)
         self._demoted: dict[int, int | None] = {}
+        self._own_threads: frozenset[int] = frozenset()  # the kernel's threads before any cell ran
 
     @property
     def sandboxed(self) -> bool:
@@ -191,13 +192,18 @@ class Jail:
         used = usage.measure(self.outer_pid, self.kernel_pid,
                              (HOME, "/tmp", "/dev/shm") if self.sandboxed else ())
         usage.demote(used.pids, {self.outer_pid, *([self.kernel_pid] if self.kernel_pid else [])},
-                     self._demoted)
+                     self._demoted, self._own_threads)
         found = usage.over(used, self.limits.memory_mb)
         if found is not None:
             if found not in self._reached:
                 self._reached.append(found)
             self.stop()
         return found
+
+    def settled(self) -> None:
+        """The kernel is ready and has run none of the notebook's code: its threads now are its
+        own (kept at their priority); every later one is the notebook's (demoted, see ``usage``)."""
+        self._own_threads = frozenset(usage.threads_of(self.kernel_pid) if self.kernel_pid else ())
 
     def next_start(self) -> None:
         """Fresh folders for the next start of the kernel (the first, or a restart)."""

@@ -10,8 +10,10 @@ overshoot briefly, never for long.
 
 Nor is the CPU shared by a cgroup then: every process of a sandbox but the kernel's own gets the
 lowest priority (``nice`` 19, and for one that started a session of its own, which the scheduler
-would otherwise weigh like a whole user's, its session's priority too). A notebook's helper
-processes still run; they just cannot crowd out another kernel.
+would otherwise weigh like a whole user's, its session's priority too), and so does every thread
+of every process (``setpriority`` on Linux sets one thread's priority) but the kernel's own threads
+(its main thread and those ipykernel started before the notebook ran: its message handling). A
+notebook's helper processes and threads still run; they just cannot crowd out another kernel.
 """
 
 from __future__ import annotations
@@ -67,11 +69,28 @@ def measure(outer_pid: int, kernel_pid: int | None, mounts: tuple[str, ...]) -> 
     return Usage(memory, files, len(pids), tuple(pids))
 
 
-def demote(pids: tuple[int, ...], keep: set[int], done: dict[int, int | None]) -> None:
-    """The lowest CPU priority for each of ``pids`` not in ``keep``; ``done`` remembers each one's
-    session when demoted (a process that starts a session of its own later is demoted again)."""
+def threads_of(pid: int) -> list[int]:
+    """The thread ids of process ``pid`` (its own id first among them)."""
+    try:
+        return sorted((int(tid) for tid in os.listdir(f"/proc/{pid}/task")), key=lambda t: t != pid)
+    except (OSError, ValueError):
+        return []
+
+
+def demote(pids: tuple[int, ...], keep: set[int], done: dict[int, int | None],
+           spare: frozenset[int] = frozenset()) -> None:
+    """The lowest CPU priority for each of ``pids`` not in ``keep``, and for each of their threads
+    not in ``spare`` (a process's main thread is the process); ``done`` remembers each one's session
+    when demoted (a process that starts a session of its own later is demoted again), and each
+    thread demoted (as ``-tid``)."""
     spared = {_session_of(pid) for pid in (*keep, os.getpid())}
     for pid in pids:
+        for tid in threads_of(pid)[1:]:
+            if tid in spare or -tid in done:
+                continue
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, tid, 19)
+            done[-tid] = None
         session = _session_of(pid)
         if pid in keep or (pid in done and done[pid] == session):
             continue
