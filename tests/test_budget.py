@@ -58,6 +58,39 @@ def test_v2_delegated_subtree(tmp_path):
     assert not folder.exists() and group.folders == {}
 
 
+def test_v2_sweep_kills_only_kernels_of_dead_graders(tmp_path):
+    """A grader that found processes in its own cgroup moved them into a leaf ``grader-TAG``; when
+    it died, a later grader's sweep kills and removes the dead one's kernels' subtree, but never
+    kills what is in the leaf (a container's first process, a shell): it removes the leaf only
+    once it is empty."""
+    own = "container"
+    base = tmp_path / f"sys/fs/cgroup/{own}"
+    _tree(tmp_path, V2_MOUNT, f"0::/{own}\n",
+          {f"sys/fs/cgroup/{own}/cgroup.controllers": "cpu memory pids\n",
+           f"sys/fs/cgroup/{own}/cgroup.subtree_control": ""})
+    found = cgroup.detect(tmp_path, pid=os.getpid())
+    assert found.kind is cgroup.Kind.V2, found
+    dead = "grader-999999999.1"
+    for name, procs in [(dead, "1\n4242\n"), (f"{dead}-kernels", ""),
+                        (f"{dead}-kernels/k1", "4343\n"), ("grader-999999998.1", "")]:
+        (base / name).mkdir()
+        (base / name / "cgroup.procs").write_text(procs)
+    killed: list[str] = []
+    real_kill = cgroup.Group.kill
+    cgroup.Group.kill = lambda self: killed.extend(str(f) for f in self.folders.values())
+    try:
+        assert cgroup.sweep(found) == 2  # the dead kernels' subtree and the empty leaf
+    finally:
+        cgroup.Group.kill = real_kill
+    assert killed == [str(base / f"{dead}-kernels/k1"), str(base / f"{dead}-kernels")], killed
+    assert not (base / f"{dead}-kernels").exists()
+    assert not (base / "grader-999999998.1").exists()
+    assert (base / dead / "cgroup.procs").read_text() == "1\n4242\n"  # untouched, not killed
+    assert found.base("").exists()  # this grader's own kernels' subtree is alive
+    (base / dead / "cgroup.procs").write_text("")  # its processes left (or ended) meanwhile
+    assert cgroup.sweep(found) == 1 and not (base / dead).exists()
+
+
 def test_v2_without_delegation_or_controllers_falls_back(tmp_path):
     """A v2 mount without the memory controller (this machine's) and no v1: no budget, said why."""
     _tree(tmp_path, V2_MOUNT, "0::/\n", {"sys/fs/cgroup/cgroup.controllers": "cpu\n"})
