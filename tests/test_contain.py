@@ -227,3 +227,33 @@ def test_memory_grown_after_its_cell_is_measured(which, request):
     late = results["111"]
     assert memory.drop < 512 + 1024, f"available memory fell by {memory.drop} MiB"
     assert any("memory limit (512 MiB" in note for note in late["notes"]), late["notes"]
+
+
+DEV_WRITES = """import os
+with open('/dev/null', 'w') as fh:
+    fh.write('x')
+with open('/dev/urandom', 'rb') as fh:
+    assert len(fh.read(8)) == 8
+open('/dev/shm/MARK', 'w').write('x' * 1000)
+"""
+
+
+def test_user_level_cannot_write_shared_memory(request):
+    """At the ``user`` level (Landlock, no sandbox of its own), a kernel writes /dev/null and reads
+    /dev/urandom, but cannot put a file in the machine's shared, unmeasured /dev/shm; the rest of
+    the notebook keeps every point."""
+    from grader.sandbox.allowlist import landlock_abi
+    if landlock_abi() < 1:
+        pytest.skip("no Landlock in this kernel: at the user level files are down to permissions")
+    owner, folder = _workspace("root", request)
+    mark = f"grader-shm-{uuid.uuid4().hex}"
+    request.addfinalizer(lambda: Path("/dev/shm", mark).unlink(missing_ok=True))
+    subs = folder / "subs"
+    variant(subs / "shm_111_901_micrograd_exercises.ipynb", prepend=[DEV_WRITES.replace("MARK", mark)])
+    results = _grade(owner, folder, subs, jobs=1, env={"GRADER_ISOLATION": "user"})
+    shm = results["111"]
+    assert shm["isolation"].startswith("user:"), shm["isolation"]
+    assert shm["cells"][0]["status"] == "error", shm["cells"]
+    assert shm["cells"][0]["detail"].startswith("PermissionError"), shm["cells"][0]
+    assert not Path("/dev/shm", mark).exists()
+    assert shm["total"] == "10", [q["message"] for q in shm["questions"]]
