@@ -3,6 +3,7 @@ bounded kernel log, and how many kernels a machine holds."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -223,6 +224,36 @@ def test_kernel_log_keeps_head_and_tail_within_a_budget(tmp_path):
             assert b"bytes of the kernel's output left out" in data
     assert sum(sizes) <= 3 * (kernlog.HEAD + kernlog.TAIL) + 6 * 100, sizes
     assert sizes[-1] < 100  # the submission's budget is spent: later starts keep nothing
+
+
+def test_kernel_log_ends_though_a_process_keeps_its_pipe_open(tmp_path):
+    """A process that outlived its kernel holds the log's pipe open (and may keep writing): close()
+    still keeps what was written, ends the reading thread and closes the grader's end."""
+    read, write = os.pipe()
+    log = kernlog.BoundedLog(tmp_path / "kernel-1.log", read, kernlog.Budget())
+    os.write(write, b"Traceback: the kernel's last words\n")
+    assert "the kernel's last words" in log.last()  # read while the thread still drains
+    stop = threading.Event()
+
+    def chatter() -> None:  # a live writer that never ends on its own
+        while not stop.is_set():
+            with contextlib.suppress(BlockingIOError):
+                os.write(write, b"x" * 4096)
+            time.sleep(0.001)
+
+    os.set_blocking(write, False)
+    writer = threading.Thread(target=chatter, daemon=True)
+    writer.start()
+    try:
+        log.close()
+        assert not log.thread.is_alive()
+        with pytest.raises(OSError):
+            os.fstat(read)  # the grader's end of the pipe is closed
+        assert (tmp_path / "kernel-1.log").read_bytes().startswith(b"Traceback: the kernel's last")
+    finally:
+        stop.set()
+        writer.join()
+        os.close(write)
 
 
 def test_jobs_fit_the_machine():
