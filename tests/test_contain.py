@@ -63,7 +63,7 @@ def _workspace(which: str, request) -> tuple[object, Path]:
 
 
 def _grade(owner, folder: Path, subs: Path, jobs: int, env: dict[str, str] | None = None,
-           **limits: object) -> dict[str, dict]:
+           options: tuple[str, ...] = (), **limits: object) -> dict[str, dict]:
     """``grader run SUBS --out OUT`` as ``owner``; every student's stored result."""
     config = write_small_config(folder / "config", **limits)
     if owner is not None:
@@ -71,7 +71,7 @@ def _grade(owner, folder: Path, subs: Path, jobs: int, env: dict[str, str] | Non
             for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
                 os.chown(name, owner.pw_uid, owner.pw_gid)
     argv = [*GRADER, "run", str(subs), "--out", str(folder / "out"), "--jobs", str(jobs),
-            "--config", str(config), "--seed", "3"]
+            "--config", str(config), "--seed", "3", *options]
     env = {**os.environ, **(env or {})}
     env.pop("GRADER_CONFIG", None)
     who = {}
@@ -257,3 +257,30 @@ def test_user_level_cannot_write_shared_memory(request):
     assert shm["cells"][0]["detail"].startswith("PermissionError"), shm["cells"][0]
     assert not Path("/dev/shm", mark).exists()
     assert shm["total"] == "10", [q["message"] for q in shm["questions"]]
+
+
+ORPHANS = """import os, sys, time
+for _ in range(8):  # each child starts a grandchild and exits: the grandchild leaves the kernel's tree
+    if os.fork() == 0:
+        if os.fork() == 0:
+            os.execv(sys.executable, [sys.executable, '-c',
+                                      "import time\\nx = b'a' * (150 << 20)\\ntime.sleep(60)"])
+        os._exit(0)
+    os.wait()
+time.sleep(30)
+"""
+
+
+def test_orphans_outside_a_sandbox_are_measured(request):
+    """An ordinary user without a sandbox or a cgroup (level ``none``): grandchildren re-parented
+    away from the kernel still count toward its budget, and the result names the limit."""
+    owner, folder = _workspace("ordinary-user", request)
+    subs = folder / "subs"
+    write(subs / "orphans_111_901_micrograd_exercises.ipynb", [ORPHANS])
+    results = _grade(owner, folder, subs, jobs=1, memory_mb=512, cell_timeout=60,
+                     submission_timeout=300, env={"GRADER_ISOLATION": "none"},
+                     options=("--no-sandbox",))
+    orphans = results["111"]
+    assert orphans["isolation"].startswith("none:"), orphans["isolation"]
+    assert any("memory limit (512 MiB" in note for note in orphans["notes"]), orphans["notes"]
+    assert orphans["cells"][0]["status"] == "killed", orphans["cells"]
