@@ -38,6 +38,7 @@ from .text import clip, shown
 _MAX_RESTARTS = 6
 _START_ATTEMPTS = 3
 _GRACE = 3.0  # seconds an interrupted kernel gets to become idle before it is restarted
+_BUDGET_EVERY = 0.3  # seconds between two measures of a sandbox that no cgroup holds
 _PASSTHROUGH_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "LANG", "LC_ALL", "TZ")
 # ZeroMQ drops (and never hands to the grader) any message from the kernel larger than this, so
 # a notebook cannot make the grader decode hundreds of megabytes; cell output is capped far lower.
@@ -169,6 +170,7 @@ class Kernel:
         self._monitor_owners: list[Any] = []
         self.waited = 0.0   # seconds the kernel waited for a CPU while it ran cells and probes
         self.time_rules: set[str] = set()
+        self._budget_task: asyncio.Task[None] | None = None
 
     def assign(self, nb: nbformat.NotebookNode, deadline: float) -> None:
         """Give a kernel started without a notebook its submission and that submission's deadline."""
@@ -183,6 +185,7 @@ class Kernel:
     async def __aenter__(self) -> Kernel:
         try:
             self.jail.open()
+            self._budget_task = asyncio.ensure_future(self._watch_budget())
             await self._start_fresh()
         except BaseException:
             await self.close()
@@ -228,6 +231,7 @@ class Kernel:
             install_code(self.module_key, self.limits.output_bytes_per_cell), self.limits.startup_timeout)
         if reply is None or reply.get("status") != "ok":
             raise KernelStartError(f"could not install the probe runner in the kernel: {reply}")
+        self.jail.settled()
 
     async def _start_fresh(self) -> None:
         """Start the kernel; a start that fails is tried again from scratch (fresh folders, a
@@ -264,8 +268,24 @@ class Kernel:
         if context is not None:
             context.destroy(linger=0)
 
+    async def _watch_budget(self) -> None:
+        """Without a cgroup, measure the sandbox for the kernel's whole life -- between cells,
+        during probes, restarts and the grader's own work too -- and end it once it is over its
+        budget (the limit is recorded for the result; whatever uses the kernel next finds it dead)."""
+        while True:
+            await asyncio.sleep(_BUDGET_EVERY)
+            try:
+                self.jail.over_budget()
+            except Exception:  # noqa: BLE001 -- a process gone mid-measure; measured again soon
+                pass
+
     async def close(self) -> None:
         """Kill the kernel and everything it started, remove every file it wrote, free its uid."""
+        if self._budget_task is not None:
+            self._budget_task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._budget_task
+            self._budget_task = None
         await self._stop()
         await asyncio.get_running_loop().run_in_executor(None, self.jail.close)
 

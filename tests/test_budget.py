@@ -3,6 +3,7 @@ bounded kernel log, and how many kernels a machine holds."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -56,6 +57,39 @@ def test_v2_delegated_subtree(tmp_path):
     assert group.events() == {"oom_kill": 1, "pids_max": 3}
     group.remove()
     assert not folder.exists() and group.folders == {}
+
+
+def test_v2_sweep_kills_only_kernels_of_dead_graders(tmp_path):
+    """A grader that found processes in its own cgroup moved them into a leaf ``grader-TAG``; when
+    it died, a later grader's sweep kills and removes the dead one's kernels' subtree, but never
+    kills what is in the leaf (a container's first process, a shell): it removes the leaf only
+    once it is empty."""
+    own = "container"
+    base = tmp_path / f"sys/fs/cgroup/{own}"
+    _tree(tmp_path, V2_MOUNT, f"0::/{own}\n",
+          {f"sys/fs/cgroup/{own}/cgroup.controllers": "cpu memory pids\n",
+           f"sys/fs/cgroup/{own}/cgroup.subtree_control": ""})
+    found = cgroup.detect(tmp_path, pid=os.getpid())
+    assert found.kind is cgroup.Kind.V2, found
+    dead = "grader-999999999.1"
+    for name, procs in [(dead, "1\n4242\n"), (f"{dead}-kernels", ""),
+                        (f"{dead}-kernels/k1", "4343\n"), ("grader-999999998.1", "")]:
+        (base / name).mkdir()
+        (base / name / "cgroup.procs").write_text(procs)
+    killed: list[str] = []
+    real_kill = cgroup.Group.kill
+    cgroup.Group.kill = lambda self: killed.extend(str(f) for f in self.folders.values())
+    try:
+        assert cgroup.sweep(found) == 2  # the dead kernels' subtree and the empty leaf
+    finally:
+        cgroup.Group.kill = real_kill
+    assert killed == [str(base / f"{dead}-kernels/k1"), str(base / f"{dead}-kernels")], killed
+    assert not (base / f"{dead}-kernels").exists()
+    assert not (base / "grader-999999998.1").exists()
+    assert (base / dead / "cgroup.procs").read_text() == "1\n4242\n"  # untouched, not killed
+    assert found.base("").exists()  # this grader's own kernels' subtree is alive
+    (base / dead / "cgroup.procs").write_text("")  # its processes left (or ended) meanwhile
+    assert cgroup.sweep(found) == 1 and not (base / dead).exists()
 
 
 def test_v2_without_delegation_or_controllers_falls_back(tmp_path):
@@ -190,6 +224,36 @@ def test_kernel_log_keeps_head_and_tail_within_a_budget(tmp_path):
             assert b"bytes of the kernel's output left out" in data
     assert sum(sizes) <= 3 * (kernlog.HEAD + kernlog.TAIL) + 6 * 100, sizes
     assert sizes[-1] < 100  # the submission's budget is spent: later starts keep nothing
+
+
+def test_kernel_log_ends_though_a_process_keeps_its_pipe_open(tmp_path):
+    """A process that outlived its kernel holds the log's pipe open (and may keep writing): close()
+    still keeps what was written, ends the reading thread and closes the grader's end."""
+    read, write = os.pipe()
+    log = kernlog.BoundedLog(tmp_path / "kernel-1.log", read, kernlog.Budget())
+    os.write(write, b"Traceback: the kernel's last words\n")
+    assert "the kernel's last words" in log.last()  # read while the thread still drains
+    stop = threading.Event()
+
+    def chatter() -> None:  # a live writer that never ends on its own
+        while not stop.is_set():
+            with contextlib.suppress(BlockingIOError):
+                os.write(write, b"x" * 4096)
+            time.sleep(0.001)
+
+    os.set_blocking(write, False)
+    writer = threading.Thread(target=chatter, daemon=True)
+    writer.start()
+    try:
+        log.close()
+        assert not log.thread.is_alive()
+        with pytest.raises(OSError):
+            os.fstat(read)  # the grader's end of the pipe is closed
+        assert (tmp_path / "kernel-1.log").read_bytes().startswith(b"Traceback: the kernel's last")
+    finally:
+        stop.set()
+        writer.join()
+        os.close(write)
 
 
 def test_jobs_fit_the_machine():

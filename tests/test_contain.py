@@ -63,7 +63,7 @@ def _workspace(which: str, request) -> tuple[object, Path]:
 
 
 def _grade(owner, folder: Path, subs: Path, jobs: int, env: dict[str, str] | None = None,
-           **limits: object) -> dict[str, dict]:
+           options: tuple[str, ...] = (), **limits: object) -> dict[str, dict]:
     """``grader run SUBS --out OUT`` as ``owner``; every student's stored result."""
     config = write_small_config(folder / "config", **limits)
     if owner is not None:
@@ -71,7 +71,7 @@ def _grade(owner, folder: Path, subs: Path, jobs: int, env: dict[str, str] | Non
             for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
                 os.chown(name, owner.pw_uid, owner.pw_gid)
     argv = [*GRADER, "run", str(subs), "--out", str(folder / "out"), "--jobs", str(jobs),
-            "--config", str(config), "--seed", "3"]
+            "--config", str(config), "--seed", "3", *options]
     env = {**os.environ, **(env or {})}
     env.pop("GRADER_CONFIG", None)
     who = {}
@@ -195,3 +195,92 @@ def test_log_flood_is_bounded_on_disk(which, request):
     cells = results["111"]["cells"]
     assert [c["status"] for c in cells].count("killed") == 6, cells
     assert 0 < most["bytes"] <= 300 * 1024, most  # 6 x 24 MiB unbounded
+
+
+LATE_HOG = """import subprocess, sys, threading, time
+def grow():  # printing all along: the kernel's output channel is never silent for long
+    kids, start = [], time.monotonic()
+    while True:
+        print('.', end='', flush=True)
+        time.sleep(0.02)
+        # once the cell has long finished (the grader is between cells or probing), a child
+        # holding 150 MiB every 0.1 s: past the 512 MiB budget within a few of them
+        if time.monotonic() - start > 0.2 + 0.1 * len(kids) and len(kids) < 12:
+            kids.append(subprocess.Popen([sys.executable, '-c',
+                                          "import time\\nx = b'a' * (150 << 20)\\ntime.sleep(120)"]))
+threading.stack_size(1 << 18)  # the kernel is near its own address-space limit
+threading.Thread(target=grow, daemon=True).start()
+"""
+
+
+@pytest.mark.parametrize("which", ["ordinary-user"])
+def test_memory_grown_after_its_cell_is_measured(which, request):
+    """Without a cgroup (an ordinary user here), a thread that a cell left behind grows the
+    sandbox past its budget after the cell finished -- while the grader probes, with the kernel's
+    output never silent: the sandbox is ended all the same and the result names the limit."""
+    owner, folder = _workspace(which, request)
+    _require_sandbox(owner)
+    subs = folder / "subs"
+    variant(subs / "late_111_901_micrograd_exercises.ipynb", append=[LATE_HOG])
+    with _LowestAvailable() as memory:
+        results = _grade(owner, folder, subs, jobs=1, memory_mb=512, submission_timeout=300)
+    late = results["111"]
+    assert memory.drop < 512 + 1024, f"available memory fell by {memory.drop} MiB"
+    assert any("memory limit (512 MiB" in note for note in late["notes"]), late["notes"]
+
+
+DEV_WRITES = """import os
+with open('/dev/null', 'w') as fh:
+    fh.write('x')
+with open('/dev/urandom', 'rb') as fh:
+    assert len(fh.read(8)) == 8
+open('/dev/shm/MARK', 'w').write('x' * 1000)
+"""
+
+
+def test_user_level_cannot_write_shared_memory(request):
+    """At the ``user`` level (Landlock, no sandbox of its own), a kernel writes /dev/null and reads
+    /dev/urandom, but cannot put a file in the machine's shared, unmeasured /dev/shm; the rest of
+    the notebook keeps every point."""
+    from grader.sandbox.allowlist import landlock_abi
+    if landlock_abi() < 1:
+        pytest.skip("no Landlock in this kernel: at the user level files are down to permissions")
+    owner, folder = _workspace("root", request)
+    mark = f"grader-shm-{uuid.uuid4().hex}"
+    request.addfinalizer(lambda: Path("/dev/shm", mark).unlink(missing_ok=True))
+    subs = folder / "subs"
+    variant(subs / "shm_111_901_micrograd_exercises.ipynb", prepend=[DEV_WRITES.replace("MARK", mark)])
+    results = _grade(owner, folder, subs, jobs=1, env={"GRADER_ISOLATION": "user"})
+    shm = results["111"]
+    assert shm["isolation"].startswith("user:"), shm["isolation"]
+    assert shm["cells"][0]["status"] == "error", shm["cells"]
+    assert shm["cells"][0]["detail"].startswith("PermissionError"), shm["cells"][0]
+    assert not Path("/dev/shm", mark).exists()
+    assert shm["total"] == "10", [q["message"] for q in shm["questions"]]
+
+
+ORPHANS = """import os, sys, time
+for _ in range(8):  # each child starts a grandchild and exits: the grandchild leaves the kernel's tree
+    if os.fork() == 0:
+        if os.fork() == 0:
+            os.execv(sys.executable, [sys.executable, '-c',
+                                      "import time\\nx = b'a' * (150 << 20)\\ntime.sleep(60)"])
+        os._exit(0)
+    os.wait()
+time.sleep(30)
+"""
+
+
+def test_orphans_outside_a_sandbox_are_measured(request):
+    """An ordinary user without a sandbox or a cgroup (level ``none``): grandchildren re-parented
+    away from the kernel still count toward its budget, and the result names the limit."""
+    owner, folder = _workspace("ordinary-user", request)
+    subs = folder / "subs"
+    write(subs / "orphans_111_901_micrograd_exercises.ipynb", [ORPHANS])
+    results = _grade(owner, folder, subs, jobs=1, memory_mb=512, cell_timeout=60,
+                     submission_timeout=300, env={"GRADER_ISOLATION": "none"},
+                     options=("--no-sandbox",))
+    orphans = results["111"]
+    assert orphans["isolation"].startswith("none:"), orphans["isolation"]
+    assert any("memory limit (512 MiB" in note for note in orphans["notes"]), orphans["notes"]
+    assert orphans["cells"][0]["status"] == "killed", orphans["cells"]

@@ -222,15 +222,22 @@ def _allowed_beneath(top: str, hidden: Sequence[str], depth: int = 12) -> list[s
     return found + [f"list:{top}"]  # its names may be listed (imports need that), not read below
 
 
+# What a kernel may open in /dev at the ``user`` level (read and write): no /dev/shm, whose files
+# would outlive the kernel's budget unmeasured, no terminal (a kernel has none).
+DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
+
+
 def landlock_rules(writable: Sequence[str]) -> list[list[str]]:
     """What a kernel may open at the ``user`` level, as ``[path, "ro" | "rw" | "list"]``: the system and its
     Python read-only as in the sandbox (the grader's own installation left out), ``/proc`` and
-    ``/sys`` read-only, ``/dev`` (``/dev/null``, ``/dev/shm``), and its own ``writable`` folders.
+    ``/sys`` read-only, the device nodes a kernel needs (``DEVICES``: not the shared, unmeasured
+    ``/dev/shm``), and its own ``writable`` folders.
     Everything else -- other users' files, other grading runs' submissions, the course's files,
     the shared ``/tmp`` -- cannot be opened, whatever its permissions."""
     rules = [[p, "ro"] for p in (*_SYSTEM, *_ETC, "/etc/passwd", "/etc/group", "/etc/hosts",
                                  "/etc/resolv.conf", "/proc", "/sys") if os.path.lexists(p)]
-    rules.append(["/dev", "rw"])
+    rules.append(["/dev", "list"])
+    rules += [[p, "rw"] for p in DEVICES if os.path.lexists(p)]
     hidden = [os.path.realpath(p) for p in grader_files()]
     for top in _minimal(python_paths()):
         rules += [[p[5:], "list"] if p.startswith("list:") else [p, "ro"]

@@ -8,8 +8,13 @@ write the memory and pids hierarchies: ``memory.limit_in_bytes`` (and ``memsw``)
 Memory a kernel writes into its tmpfs is charged to its cgroup, as are the inodes it creates.
 
 Every folder here is made by the grader and stays root's (or the grader user's): the kernel's uid is
-never given one, so a kernel cannot leave its cgroup or raise its limits. ``root`` (a folder that
-stands for ``/``) lets tests run the same code against a fake cgroup tree.
+never given one, so a kernel under a uid of its own (as root), or in a bubblewrap sandbox (whose
+allow-list mounts no cgroup file system), or held by Landlock at the ``user`` level, cannot leave
+its cgroup or raise its limits. That does not hold for an ordinary user's kernel at the ``none``
+level (or at ``user`` without Landlock) with a delegated v2 subtree: the kernel runs as the
+grader's own uid, which owns the folders, so a notebook could write its own ``memory.max`` or move
+itself into the parent's ``cgroup.procs``; there the cgroup is a budget, not a wall. ``root`` (a
+folder that stands for ``/``) lets tests run the same code against a fake cgroup tree.
 """
 
 from __future__ import annotations
@@ -166,8 +171,14 @@ def _stale(name: str) -> bool:
 
 
 def sweep(hierarchy: Hierarchy) -> int:
-    """Kill and remove the cgroups of graders that died without removing them (kill -9);
-    returns how many kernels' (or graders') cgroups were removed."""
+    """Kill and remove the kernels' cgroups of graders that died without removing them (kill -9);
+    returns how many kernels' (or graders') cgroups were removed.
+
+    Only kernels' cgroups are killed: on v2 the ``grader-TAG-kernels`` subtrees, on v1 the kernels'
+    own folders. A v2 leaf ``grader-TAG`` holds the processes a grader found in its own cgroup (a
+    container's first process, a shell, an editor), never started by a grader: it is removed only
+    when no process is left in it, and what is in it is never killed.
+    """
     removed: set[str] = set()
     places = [base.parent if hierarchy.kind is Kind.V2 else base for _, base in hierarchy.bases]
     seen = set()
@@ -182,11 +193,29 @@ def sweep(hierarchy: Hierarchy) -> int:
         for entry in entries:
             if not _stale(entry.name):
                 continue
+            if hierarchy.kind is Kind.V2 and not entry.name.endswith("-kernels"):
+                if _remove_if_empty(entry, fake=hierarchy.fake):
+                    removed.add(entry.name)
+                continue
             inner = [e for e in entry.iterdir() if e.is_dir()] if hierarchy.kind is Kind.V2 else []
             for folder in [*inner, entry]:
                 Group(hierarchy, {controller: folder}).remove()
             removed.add(entry.name)
     return len(removed)
+
+
+def _remove_if_empty(folder: Path, *, fake: bool) -> bool:
+    """Remove the cgroup ``folder`` if no process is in it (nor in a cgroup below it)."""
+    if _read(folder / "cgroup.procs").split() or any(e.is_dir() for e in folder.iterdir()):
+        return False
+    try:
+        if fake:
+            shutil.rmtree(folder)
+        else:
+            folder.rmdir()  # refused (EBUSY) if a process joined it meanwhile
+    except OSError:
+        return False
+    return True
 
 
 def _setup_v2(base: Path, pid: int, *, fake: bool) -> Hierarchy | str:

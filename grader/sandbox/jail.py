@@ -52,7 +52,7 @@ from .allowlist import (CONNECTION, HOME, SOCKETS, bwrap_args, landlock_abi, lan
 from .kernlog import BoundedLog, Budget
 from .identity import Identity, closed_on_the_way
 from .policy import Level, Policy
-from .reap import children_of, kill_pidns, kill_token, kill_uid, pidns_of
+from .reap import _session_of, children_of, kill_pidns, kill_token, kill_uid, pidns_of, pids, uid_of
 
 _LAUNCHER = base64.b64encode(Path(__file__).with_name("_launcher.py").read_bytes()).decode()
 _BOOT = ("import base64,sys;exec(compile(base64.b64decode(sys.argv.pop(1)),'grader-launcher',"
@@ -130,6 +130,7 @@ class Jail:
         self._log_budget = Budget()
         self._reached: list[str] = []    # limits the sandbox passed (measured without a cgroup)
         self._demoted: dict[int, int | None] = {}
+        self._own_threads: frozenset[int] = frozenset()  # the kernel's threads before any cell ran
 
     @property
     def sandboxed(self) -> bool:
@@ -188,16 +189,30 @@ class Jail:
         """Without a cgroup: measure the sandbox, and kill it when it is over its budget."""
         if self.group is not None or self.outer_pid is None:
             return None
+        also: tuple[int, ...] = ()
+        if not self.sandboxed:  # outside a PID namespace a process can leave the kernel's tree
+            if self.own_uid:
+                assert self.identity is not None
+                uid = self.identity.uid
+                also = tuple(pid for pid in pids() if uid_of(pid) == uid)
+            else:
+                session = self.outer_pid
+                also = tuple(pid for pid in pids() if _session_of(pid) == session)
         used = usage.measure(self.outer_pid, self.kernel_pid,
-                             (HOME, "/tmp", "/dev/shm") if self.sandboxed else ())
+                             (HOME, "/tmp", "/dev/shm") if self.sandboxed else (), also)
         usage.demote(used.pids, {self.outer_pid, *([self.kernel_pid] if self.kernel_pid else [])},
-                     self._demoted)
+                     self._demoted, self._own_threads)
         found = usage.over(used, self.limits.memory_mb)
         if found is not None:
             if found not in self._reached:
                 self._reached.append(found)
             self.stop()
         return found
+
+    def settled(self) -> None:
+        """The kernel is ready and has run none of the notebook's code: its threads now are its
+        own (kept at their priority); every later one is the notebook's (demoted, see ``usage``)."""
+        self._own_threads = frozenset(usage.threads_of(self.kernel_pid) if self.kernel_pid else ())
 
     def next_start(self) -> None:
         """Fresh folders for the next start of the kernel (the first, or a restart)."""

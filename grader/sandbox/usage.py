@@ -1,17 +1,20 @@
 """A sandbox's memory and files, measured from outside: the budget where no cgroup enforces one.
 
 Without a cgroup (an ordinary user whose cgroup is not delegated), the kernel's limits are per
-process. The grader then measures the sandbox as a whole while it runs the notebook's cells and
-probes -- the resident memory of every process descending from the sandbox's first one (a process
-that left its session is still one: it is re-parented inside the sandbox's PID namespace), plus
+process. The grader then measures the sandbox as a whole -- the resident memory of every process
+descending from the sandbox's first one (a process that left its session is still one: it is
+re-parented inside the sandbox's PID namespace; outside a bubblewrap sandbox, every process of the
+kernel's own uid, else of its session, counts too), plus
 what its tmpfs mounts hold -- and ends the sandbox when the total passes the kernel's budget, or
-when a tmpfs holds more files than ``MAX_FILES``. Measured a few times a second: a sandbox can
-overshoot briefly, never for long.
+when a tmpfs holds more files than ``MAX_FILES``. Measured a few times a second for the kernel's
+whole life (``Kernel`` watches it): a sandbox can overshoot briefly, never for long.
 
 Nor is the CPU shared by a cgroup then: every process of a sandbox but the kernel's own gets the
 lowest priority (``nice`` 19, and for one that started a session of its own, which the scheduler
-would otherwise weigh like a whole user's, its session's priority too). A notebook's helper
-processes still run; they just cannot crowd out another kernel.
+would otherwise weigh like a whole user's, its session's priority too), and so does every thread
+of every process (``setpriority`` on Linux sets one thread's priority) but the kernel's own threads
+(its main thread and those ipykernel started before the notebook ran: its message handling). A
+notebook's helper processes and threads still run; they just cannot crowd out another kernel.
 """
 
 from __future__ import annotations
@@ -51,10 +54,14 @@ def _resident(pid: int) -> int:
         return 0
 
 
-def measure(outer_pid: int, kernel_pid: int | None, mounts: tuple[str, ...]) -> Usage:
+def measure(outer_pid: int, kernel_pid: int | None, mounts: tuple[str, ...],
+            also: tuple[int, ...] = ()) -> Usage:
     """What the sandbox started as ``outer_pid`` holds; ``mounts``: its tmpfs mounts, seen through
-    ``/proc/KERNEL/root``."""
+    ``/proc/KERNEL/root``; ``also``: its processes found otherwise (and their descendants)."""
     pids = _descendants(outer_pid)
+    for pid in also:
+        if pid not in pids:
+            pids += [p for p in _descendants(pid) if p not in pids]
     memory = sum(_resident(pid) for pid in pids)
     files = 0
     for mount in mounts if kernel_pid is not None else ():
@@ -67,11 +74,28 @@ def measure(outer_pid: int, kernel_pid: int | None, mounts: tuple[str, ...]) -> 
     return Usage(memory, files, len(pids), tuple(pids))
 
 
-def demote(pids: tuple[int, ...], keep: set[int], done: dict[int, int | None]) -> None:
-    """The lowest CPU priority for each of ``pids`` not in ``keep``; ``done`` remembers each one's
-    session when demoted (a process that starts a session of its own later is demoted again)."""
+def threads_of(pid: int) -> list[int]:
+    """The thread ids of process ``pid`` (its own id first among them)."""
+    try:
+        return sorted((int(tid) for tid in os.listdir(f"/proc/{pid}/task")), key=lambda t: t != pid)
+    except (OSError, ValueError):
+        return []
+
+
+def demote(pids: tuple[int, ...], keep: set[int], done: dict[int, int | None],
+           spare: frozenset[int] = frozenset()) -> None:
+    """The lowest CPU priority for each of ``pids`` not in ``keep``, and for each of their threads
+    not in ``spare`` (a process's main thread is the process); ``done`` remembers each one's session
+    when demoted (a process that starts a session of its own later is demoted again), and each
+    thread demoted (as ``-tid``)."""
     spared = {_session_of(pid) for pid in (*keep, os.getpid())}
     for pid in pids:
+        for tid in threads_of(pid)[1:]:
+            if tid in spare or -tid in done:
+                continue
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, tid, 19)
+            done[-tid] = None
         session = _session_of(pid)
         if pid in keep or (pid in done and done[pid] == session):
             continue
