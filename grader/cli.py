@@ -146,7 +146,7 @@ _EXIT_RUN = """exit codes:
 _EXIT_OUT = """exit codes:
   0    done
   2    bad arguments (or another grader is writing to OUT): nothing was changed
-  4    (report) a stored result is damaged: named on stderr, `damaged_result` in grades.csv"""
+  4    (report, merge) a stored result is damaged: named on stderr, `damaged_result` in grades.csv"""
 _EXIT_EXPORT = """exit codes:
   0    done (students without a score are listed)
   2    bad arguments, or no graded student matches the list (wrong file or column?): nothing
@@ -298,7 +298,8 @@ example:
                            description="""\
 Copy every student's result from OUT folders graded separately (`grader run … --shard I/N --out
 OUT_I`) into one folder, and write its grades.csv and report.html for the whole class. Nothing is
-graded. A student found in several keeps the newest result.
+graded. A student found in several keeps the newest result that can be read (when none can, the
+newest is copied as it is: listed as damaged_result).
 
 example:
   grader merge graded-1/ graded-2/ graded-3/ --out graded/""")
@@ -712,7 +713,7 @@ def _main(argv: Sequence[str] | None) -> int:
             merged = merge(args.outs, args.into)
             _say(f"merged {count(merged, 'student')} into {args.into}: {args.into / 'grades.csv'}, "
                  f"{args.into / 'report.html'}")
-            return EXIT_OK
+            return EXIT_INTERNAL if _say_damaged(args.into) else EXIT_OK
         if args.command == "report":
             _say(f"wrote {rebuild_report(args.out)}")
             return EXIT_INTERNAL if _say_damaged(args.out) else EXIT_OK

@@ -9,7 +9,9 @@ report`` hold it exclusively, so they wait for every shard and no shard starts d
 student's files belong to one shard and are written atomically; the class files (``grades.csv``,
 ``report.html``) are rebuilt from every stored result under a second lock, so the last shard to
 finish writes the whole class, and until then the students no shard has reached are listed as not
-graded. A killed shard's kernels are reaped by the next run of the same shard.
+graded. One run of a shard at a time (its own lock, exclusive), and one shard count per ``OUT``
+(recorded by the first shard): a killed shard's kernels are reaped by the next run of the same
+shard, never a live run's.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import fcntl
 import hashlib
 import os
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence, TypeVar
@@ -87,22 +90,61 @@ class SharedStore(Store):
 
     @contextlib.contextmanager
     def locked(self, what: str = "grader batch") -> Iterator[Store]:
-        """Hold the folder's lock shared with the other shards; reap this shard's own leftovers."""
-        self.kernels.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.state / "lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
+        """Hold the folder's lock shared with the other shards and this shard's own lock exclusively
+        (a second run of the same shard is refused: it would reap the first one's live kernels); a
+        shard count other than the one the folder's shards use is refused; reap this shard's own
+        leftovers."""
+        self.state.mkdir(parents=True, exist_ok=True)
+        with contextlib.ExitStack() as stack:
+            fd = os.open(self.state / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+            stack.callback(os.close, fd)
             try:
                 fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise UsageError(f"another grader command (a batch without --shard, an override "
                                  f"or a report) is writing to {self.root}; run shard {self.shard} "
                                  f"when it has finished") from None
+            self._same_count()
+            self.kernels.mkdir(parents=True, exist_ok=True)
+            own = os.open(self.kernels.parent / f"{self.kernels.name}.lock",
+                          os.O_RDWR | os.O_CREAT, 0o600)
+            stack.callback(os.close, own)
+            try:
+                fcntl.flock(own, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise UsageError(f"shard {self.shard} is already being graded into {self.root} by "
+                                 f"another run; wait for it to finish (or kill it first: its "
+                                 f"kernels are reaped by the next run of shard {self.shard})") from None
             for token_file in self.kernels.iterdir():  # this shard's, from a run that was killed
                 kill_token(token_file.name)
                 token_file.unlink(missing_ok=True)
             yield self
-        finally:
-            os.close(fd)
+
+    def _same_count(self) -> None:
+        """Record the shard count on first use; refuse another one (its shards would overlap
+        these: the same student graded by two runs at once). A batch without ``--shard``, a report
+        or an override (which wait for every shard) clears the record."""
+        path = shard_count_file(self)
+        if not path.exists():
+            path.parent.mkdir(exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".count.", suffix=".tmp")
+            try:
+                os.write(fd, f"{self.shard.count}\n".encode("ascii"))
+                os.close(fd)
+                os.link(tmp, path)  # atomic, and never replaces another shard's record
+            except FileExistsError:
+                pass
+            finally:
+                os.unlink(tmp)
+        try:
+            recorded = int(path.read_text(encoding="ascii").strip())
+        except (OSError, ValueError):
+            return  # unreadable: nothing to compare with (the shard's own lock still holds)
+        if recorded != self.shard.count:
+            raise UsageError(f"--shard {self.shard}: the shards writing to {self.root} split the "
+                             f"class into {recorded} (--shard I/{recorded}); use the same N, or "
+                             f"another --out, or run a batch without --shard, a report or an "
+                             f"override there first once every shard has finished")
 
     @contextlib.contextmanager
     def _class_files(self) -> Iterator[None]:
@@ -147,30 +189,66 @@ class SharedStore(Store):
                                         stored=stored, overrides=overrides)
 
 
+def shard_count_file(store: Store) -> Path:
+    """Where the shard count that ``store``'s shards use is recorded."""
+    return store.state / "shards" / "count"
+
+
 def merge(outs: Sequence[Path], into: Path) -> int:
     """Copy every student's record from the shards' own ``OUT``s into ``into`` (its lock held);
-    returns how many. A student found in two of them keeps the newer record. Overrides are the
+    returns how many students ``into`` now lists. A student found in several keeps the newest record
+    that can be read; when none can, the newest damaged one is copied as it is, so ``into`` lists
+    the student as ``damaged_result`` (and ``grader run`` grades them again). Overrides are the
     merged folder's own (``grader override`` on it): the shards' are not copied."""
     target = Store(into)
-    records: dict[str, Path] = {}
+    records: dict[str, list[Path]] = {}
     for out in outs:
         folder = Path(out) / "submissions"
         if not folder.is_dir():
             raise UsageError(f"{out} is not a grader output folder (no submissions/ in it)")
         for record in folder.glob("*/result.json"):
-            sid = record.parent.name
-            if sid not in records or record.stat().st_mtime > records[sid].stat().st_mtime:
-                records[sid] = record
+            records.setdefault(record.parent.name, []).append(record)
     if Path(into).resolve() in {Path(o).resolve() for o in outs}:
         raise UsageError(f"--out {into} is one of the folders being merged; merge into a new folder")
     with target.locked("merge"):
-        for sid, record in sorted(records.items()):
-            stored = Store(record.parents[2]).record(sid)
-            if stored is None:
-                continue
-            target.save(sid, stored[0], stored[1])
+        for sid, found in sorted(records.items()):
+            found.sort(key=_mtime, reverse=True)
+            for record in found:
+                stored = Store(record.parents[2]).record(sid)
+                if stored is not None:
+                    target.save(sid, stored[0], stored[1])
+                    break
+            else:
+                _copy_damaged(found[0], target.folder(sid) / "result.json")
         target.rebuild()
     return len(records)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return float("-inf")
+
+
+def _copy_damaged(source: Path, path: Path) -> None:
+    """``source``'s bytes (what can be read of them) at ``path``, written atomically."""
+    try:
+        data = source.read_bytes()
+    except OSError:
+        data = b""  # still a damaged record: listed, never a grade
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 __all__ = ["Shard", "SharedStore", "merge", "parse_shard", "select", "shard_of"]

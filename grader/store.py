@@ -54,6 +54,8 @@ class Store:
             except BlockingIOError:
                 raise UsageError(f"another grader batch is writing to {self.root}; "
                                  f"run the {what} when it has finished") from None
+            # No shard runs now: the shard count they used no longer binds the next ones.
+            (self.state / "shards" / "count").unlink(missing_ok=True)
             for token_file in self.kernels.iterdir():
                 kill_token(token_file.name)
                 token_file.unlink(missing_ok=True)

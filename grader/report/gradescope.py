@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..results import SubmissionResult, Visibility
-from .feedback import OVERRIDE, question_markdown, summary_markdown
+from .feedback import OVERRIDE, question_markdown, student_text, summary_markdown
 
 GRADER_ERROR_MESSAGE = ("The grader itself failed on this submission. This is not your fault; your "
                         "instructor can see what went wrong and will regrade it.")
@@ -30,7 +30,7 @@ def gradescope_results(result: SubmissionResult) -> dict[str, Any]:
     tests: list[dict[str, Any]] = []
     if result.error:
         tests.append(_test("submission: could not be graded", "0", 0, 0, False,
-                           f"**Your submission could not be graded:** {result.error}.",
+                           f"**Your submission could not be graded:** {student_text(result.error)}.",
                            Visibility.VISIBLE))
     if result.internal_error:
         tests += _grader_error_tests(result.internal_error)
@@ -45,7 +45,8 @@ def gradescope_results(result: SubmissionResult) -> dict[str, Any]:
             several = len(q.parts) > 1
             tests.append(_test(f"{q.id}: {q.title}" + (f" ({part.name})" if several else ""),
                                f"{qi}.{pi}" if several else str(qi), part.score, part.max_score,
-                               part.score >= part.max_score - 1e-9, part.message, part.visibility))
+                               part.score >= part.max_score - 1e-9, student_text(part.message, first=True),
+                               part.visibility))
     output = summary_markdown(result)
     if result.internal_error:
         output += "\n\n" + GRADER_ERROR_MESSAGE
