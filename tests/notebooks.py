@@ -53,7 +53,10 @@ def variant(path: Path, *, assignment: str = "micrograd", replace: Mapping[str, 
             assert old in cell.source, f"{old!r} not in cell {cid!r}"
             cell.source = cell.source.replace(old, new)
         cells.append(cell)
-    nb.cells = [v4.new_code_cell(s) for s in prepend] + cells + [v4.new_code_cell(s) for s in append]
+    # Fixed ids for added cells: the same variant is the same bytes (held-out points and the
+    # recorded digest come from a notebook's bytes), whoever writes it and whenever.
+    nb.cells = ([v4.new_code_cell(s, id=f"prepended-{i}") for i, s in enumerate(prepend)] + cells
+                + [v4.new_code_cell(s, id=f"appended-{i}") for i, s in enumerate(append)])
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, str(path))
     return path
