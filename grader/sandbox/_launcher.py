@@ -9,6 +9,8 @@ argv: ``SPEC -- CMD...`` where SPEC is base64 of JSON (nothing in it can look li
 ``{placeholder}``):
   memory_mb, cpu_seconds, file_size_mb, max_processes -- resource limits (set here, inside any user
       namespace, so that the process count is this sandbox's own and not the user's);
+  processes_above_own -- the kernel keeps the grader's uid (no namespace, no uid of its own): the
+      process limit is set above the threads that uid already runs, so the user's own count for nothing;
   hide -- list of paths (root only, no bubblewrap): move into private mount and network
       namespaces and cover these with empty mounts;
   uid, gid -- (root only) drop to this identity before ``exec``;
@@ -123,6 +125,22 @@ def landlock(rules):
     return problems
 
 
+def _own_tasks():
+    """Threads running now under this process's real uid (``RLIMIT_NPROC`` counts every one)."""
+    uid, total = os.getuid(), 0
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/" + name + "/status") as fh:
+                fields = dict(line.split(":", 1) for line in fh if ":" in line)
+            if int(fields["Uid"].split()[0]) == uid:
+                total += int(fields["Threads"])
+        except (OSError, KeyError, ValueError, IndexError):
+            continue
+    return total
+
+
 def apply(spec):
     """Apply the namespaces, limits and identity in ``spec`` to this process; returns problems."""
     problems = []
@@ -149,7 +167,10 @@ def apply(spec):
         os.setgid(int(spec["gid"]))
         os.setuid(int(spec["uid"]))
     if spec.get("max_processes"):
-        _limit(resource.RLIMIT_NPROC, int(spec["max_processes"]))
+        limit = int(spec["max_processes"])
+        if spec.get("processes_above_own"):  # the limit counts every thread of this uid
+            limit += _own_tasks()
+        _limit(resource.RLIMIT_NPROC, limit)
     os.umask(0o077)
     if spec.get("landlock") is not None:
         problems += landlock(spec["landlock"])

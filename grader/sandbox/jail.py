@@ -278,6 +278,8 @@ class Jail:
             spec["landlock"] = landlock_rules([str(self.base / f"work-{self._starts}"), str(self.sockdir)])
         if not self.sandboxed and self.identity is not None:
             spec.update(uid=self.identity.uid, gid=self.identity.gid)
+        elif not self.sandboxed:  # the grader's own uid: its other processes count towards the limit too
+            spec["processes_above_own"] = True
         joins = self.group.procs_files if self.group is not None else []
         if joins and not self.sandboxed:
             spec["cgroup"] = joins
