@@ -1,5 +1,5 @@
 # `make run` and `make test` each create .venv and install the project from pyproject.toml.
-# `make test` takes about 6 minutes on an idle 2-core machine, more when other work shares it.
+# `make test` takes about 12 minutes on a quiet 2-core machine, up to 25 when other work shares it.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
