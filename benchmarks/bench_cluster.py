@@ -59,7 +59,7 @@ def main() -> None:
         common = ["run", str(subs), "--seed", "1"]
         local_out, cluster_out = Path(tmp) / "local", Path(tmp) / "cluster"
         with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                          dashboard_address=None) as cluster:
+                          dashboard_address=":0") as cluster:  # 8787 may be taken
             address = cluster.scheduler_address
             local_argv = [*common, "--out", str(local_out), "--jobs", "2"]
             remote_argv = [*common, "--out", str(cluster_out), "--cluster", address]

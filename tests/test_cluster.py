@@ -156,7 +156,7 @@ def test_a_local_cluster_of_worker_processes_grades_like_a_local_batch(klass, tm
     monkeypatch.setattr(tempfile, "tempdir", None)
     subs, config, local = klass
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster:
+                                  dashboard_address=":0") as cluster:  # 8787 may be taken
         out = tmp_path / "out"
         assert main(["run", str(subs), "--out", str(out), "--config", str(config), "--seed", "7",
                      "--cluster", cluster.scheduler_address]) == 0
