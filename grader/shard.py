@@ -73,6 +73,17 @@ def select(items: Sequence[T], shard: Shard, key: Callable[[T], str]) -> list[T]
     return [item for item in items if shard.holds(key(item))]
 
 
+def _hold(stack: contextlib.ExitStack, path: Path, mode: int, busy: str) -> None:
+    """Take the lock file ``path`` (``fcntl.LOCK_SH`` or ``LOCK_EX``) without waiting, for as long
+    as ``stack`` lasts; a lock held elsewhere is a ``UsageError`` saying ``busy``."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    stack.callback(os.close, fd)
+    try:
+        fcntl.flock(fd, mode | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise UsageError(busy) from None
+
+
 class SharedStore(Store):
     """An output folder that several shards write at once.
 
@@ -96,25 +107,15 @@ class SharedStore(Store):
         leftovers."""
         self.state.mkdir(parents=True, exist_ok=True)
         with contextlib.ExitStack() as stack:
-            fd = os.open(self.state / "lock", os.O_RDWR | os.O_CREAT, 0o600)
-            stack.callback(os.close, fd)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise UsageError(f"another grader command (a batch without --shard, an override "
-                                 f"or a report) is writing to {self.root}; run shard {self.shard} "
-                                 f"when it has finished") from None
+            _hold(stack, self.state / "lock", fcntl.LOCK_SH,
+                  f"another grader command (a batch without --shard, an override or a report) is "
+                  f"writing to {self.root}; run shard {self.shard} when it has finished")
             self._same_count()
             self.kernels.mkdir(parents=True, exist_ok=True)
-            own = os.open(self.kernels.parent / f"{self.kernels.name}.lock",
-                          os.O_RDWR | os.O_CREAT, 0o600)
-            stack.callback(os.close, own)
-            try:
-                fcntl.flock(own, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise UsageError(f"shard {self.shard} is already being graded into {self.root} by "
-                                 f"another run; wait for it to finish (or kill it first: its "
-                                 f"kernels are reaped by the next run of shard {self.shard})") from None
+            _hold(stack, self.kernels.parent / f"{self.kernels.name}.lock", fcntl.LOCK_EX,
+                  f"shard {self.shard} is already being graded into {self.root} by another run; "
+                  f"wait for it to finish (or kill it first: its kernels are reaped by the next run "
+                  f"of shard {self.shard})")
             for token_file in self.kernels.iterdir():  # this shard's, from a run that was killed
                 kill_token(token_file.name)
                 token_file.unlink(missing_ok=True)
