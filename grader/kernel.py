@@ -56,6 +56,11 @@ def _kernel_env(token: str) -> dict[str, str]:
         "OMP_NUM_THREADS": "1",
         "OPENBLAS_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
+        # The memory budget is an address-space limit too, and the C library reserves 64 MiB of
+        # address space for each extra malloc arena, one per thread that meets a busy one: a
+        # dozen kernel threads could spend a small budget before the student's code runs (more of
+        # them the busier the machine), and then no thread can start. Two arenas reserve little.
+        "MALLOC_ARENA_MAX": "2",
         "GRADER_KERNEL_TOKEN": token,
         "LANG": "C.UTF-8",
     }

@@ -288,3 +288,35 @@ def test_orphans_outside_a_sandbox_are_measured(request):
     assert orphans["isolation"].startswith("none:"), orphans["isolation"]
     assert any("memory limit (512 MiB" in note for note in orphans["notes"]), orphans["notes"]
     assert orphans["cells"][0]["status"] == "killed", orphans["cells"]
+
+
+THREADS = """import threading
+def churn():
+    for _ in range(20_000):
+        bytearray(4096)
+threads = [threading.Thread(target=churn) for _ in range(24)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+"""
+
+
+@pytest.mark.parametrize("which,level", [("ordinary-user", "none"), ("root", "user"),
+                                         ("ordinary-user", "sandbox")])
+def test_threads_do_not_spend_the_memory_budget(which, level, request):
+    """Two dozen threads that allocate a few KiB each, under a small memory budget: the C
+    library's per-thread reservations of address space do not count as the student's memory, so
+    every thread starts (before, the kernel itself could fail to start a thread under load)."""
+    owner, folder = _workspace(which, request)
+    if level == "sandbox":
+        _require_sandbox(owner)
+    subs = folder / "subs"
+    variant(subs / "threads_111_901_micrograd_exercises.ipynb", prepend=[THREADS])
+    results = _grade(owner, folder, subs, jobs=1, memory_mb=512, cell_timeout=60,
+                     submission_timeout=300, env={"GRADER_ISOLATION": level},
+                     options=("--no-sandbox",) if level == "none" else ())
+    threads = results["111"]
+    assert threads["isolation"].startswith(f"{level}:"), threads["isolation"]
+    assert threads["cells"][0] == {"number": 1, "status": "ok", "detail": ""}, threads["cells"][0]
+    assert threads["total"] == "10", [q["message"] for q in threads["questions"]]
