@@ -26,15 +26,15 @@ from typing import Callable, Iterable, Sequence, TextIO
 from .config import Assignment, Config, Limits
 from .errors import KernelStartError, UsageError
 from .grade import GradeOptions, grade_notebook_async, not_started_result, rejected_result, result_key
-from .ids import Source, discover
-from .recognise import by_content
+from .intake.ids import Source, discover
+from .intake.recognise import by_content
 from .kernel import Kernel
 from .report.progress import Progress
 from .overrides import Override, load_overrides
 from .results import SubmissionResult
 from .sandbox.machine import fit_jobs
 from .store import Store
-from .submission import Rejected, Unreadable, parse_notebook
+from .intake.submission import Rejected, Unreadable, parse_notebook
 
 REPORT_EVERY = 5.0  # seconds between rewrites of report.html while grading (~50 ms for 300 students)
 

@@ -23,15 +23,15 @@ from .batch import Job, folder_jobs, run_batch
 from .config import Assignment, Config, load_config
 from .errors import GraderError, UsageError
 from .grade import GradeOptions, grade_file_early, grade_notebook
-from .ids import NOT_A_NOTEBOOK, Source
-from .recognise import candidates
+from .intake.ids import NOT_A_NOTEBOOK, Source
+from .intake.recognise import candidates
 from .instructor import check_writable, export, set_override
 from .otterbridge.zips import is_submission_zip, notebook_file
 from .report.gradescope import gradescope_results
 from .report.summary import batch_summary
 from .report.table import grid, result_table
 from .results import SubmissionResult, printable_text, write_json_atomic
-from .submission import find_notebooks, printable_name, read_notebook_file
+from .intake.submission import find_notebooks, printable_name, read_notebook_file
 from .sandbox import Level, Policy, check_python_access, detect
 from .sandbox.denylist import protected_paths
 from .sandbox.identity import named_identity, stranger

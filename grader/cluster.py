@@ -37,7 +37,7 @@ from .errors import UsageError
 from .grade import rejected_result
 from .results import SubmissionResult
 from .sandbox import Level, Policy
-from .submission import Unreadable
+from .intake.submission import Unreadable
 
 CONNECT_TIMEOUT = 15.0   # seconds to reach the scheduler, and to wait for a first worker
 STOP_TIMEOUT = 60.0      # seconds to wait, after Ctrl-C, for the workers to close our kernels

@@ -23,7 +23,7 @@ from .grade import GradeOptions, grade_notebook_async, not_started_result
 from .kernel import Kernel
 from .results import SubmissionResult
 from .sandbox import Level, Policy
-from .submission import Rejected, parse_notebook
+from .intake.submission import Rejected, parse_notebook
 
 RESOURCE = "grader-slots"
 IDLE = 10.0  # seconds a kernel started ahead waits for a task before it is closed

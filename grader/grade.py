@@ -26,7 +26,7 @@ from .results import CellReport, PartResult, QuestionResult, SubmissionResult
 from .sandbox import Policy, detect
 from .sandbox.clock import BACKSTOP
 from .sandbox.denylist import protected_paths
-from .submission import Rejected, parse_notebook, read_notebook_file
+from .intake.submission import Rejected, parse_notebook, read_notebook_file
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from .report.gradescope import gradescope_results
 from .report.webpage import feedback_html
 from .results import SubmissionResult, write_json_atomic, write_text_atomic
 from .sandbox.reap import kill_token
-from .submission import printable_name
+from .intake.submission import printable_name
 
 GRADES = "grades.csv"
 

@@ -19,7 +19,7 @@ from conftest import ROOT
 from corpus.original import SUBMISSIONS, cells
 from grader.cli import choose_assignment
 from grader.errors import UsageError
-from grader.recognise import candidates, stamped
+from grader.intake.recognise import candidates, stamped
 from grader.report.table import result_table
 from grader.results import PartResult, QuestionResult, SubmissionResult
 from notebooks import exercise_path, solution_path, write
