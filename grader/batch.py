@@ -28,7 +28,7 @@ from .errors import KernelStartError, UsageError
 from .grade import GradeOptions, grade_notebook_async, not_started_result, rejected_result, result_key
 from .intake.ids import Source, discover
 from .intake.recognise import by_content
-from .kernel import Kernel
+from .execution.kernel import Kernel
 from .report.progress import Progress
 from .overrides import Override, load_overrides
 from .results import SubmissionResult

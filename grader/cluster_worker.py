@@ -20,7 +20,7 @@ from . import __version__
 from .config import Assignment, Config, Limits
 from .errors import KernelStartError
 from .grade import GradeOptions, grade_notebook_async, not_started_result
-from .kernel import Kernel
+from .execution.kernel import Kernel
 from .results import SubmissionResult
 from .sandbox import Level, Policy
 from .intake.submission import Rejected, parse_notebook

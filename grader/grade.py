@@ -20,8 +20,8 @@ from .checks import registry
 from .checks.base import Probe, with_notes
 from .config import Assignment, CheckKind, Config, Question, load_config, preview
 from .errors import GraderError, KernelStartError
-from .kernel import Kernel
-from .probes import Observation, ObsStatus
+from .execution.kernel import Kernel
+from .execution.probes import Observation, ObsStatus
 from .results import CellReport, PartResult, QuestionResult, SubmissionResult
 from .sandbox import Policy, detect
 from .sandbox.clock import BACKSTOP

@@ -15,7 +15,7 @@ from typing import Sequence
 
 from .. import nets
 from ..config import Question
-from ..probes import Observation, ProbeRequest, Unusable, as_vector
+from ..execution.probes import Observation, ProbeRequest, Unusable, as_vector
 from ..results import PartResult
 from .base import Probe, no_answer
 

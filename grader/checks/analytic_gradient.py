@@ -9,7 +9,7 @@ from typing import Mapping, Sequence
 
 from .. import references
 from ..config import Question
-from ..probes import Observation, ProbeRequest, Unusable, as_vector
+from ..execution.probes import Observation, ProbeRequest, Unusable, as_vector
 from ..results import PartResult
 from .base import Probe, fmt, hidden_part, no_answer, point
 

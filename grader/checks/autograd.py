@@ -20,7 +20,7 @@ from typing import Any, Callable, Sequence
 
 from .. import graphs, references
 from ..config import Question
-from ..probes import Observation, ProbeRequest, Unusable, as_vector
+from ..execution.probes import Observation, ProbeRequest, Unusable, as_vector
 from ..results import PartResult
 from . import ops as battery
 from .base import Probe, fmt, no_answer, raised_in_graph

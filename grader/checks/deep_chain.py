@@ -15,7 +15,7 @@ from typing import Sequence
 
 from .. import references
 from ..config import Question
-from ..probes import Observation, ProbeRequest, Unusable, as_number
+from ..execution.probes import Observation, ProbeRequest, Unusable, as_number
 from ..results import PartResult
 from .base import Probe, fmt, hidden_part, raised_in_graph
 

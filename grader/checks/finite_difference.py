@@ -23,7 +23,7 @@ from typing import Sequence
 
 from .. import references
 from ..config import Question
-from ..probes import Observation, ProbeRequest, Unusable, as_vector
+from ..execution.probes import Observation, ProbeRequest, Unusable, as_vector
 from ..results import PartResult
 from .base import Probe, fmt, no_answer, point
 from .fd_steps import EXACT, FORMULA, Component, Finding, Match, Step, candidate_steps, findings, rounding_dominates

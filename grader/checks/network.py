@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from .. import nets, references
-from ..probes import Observation, Unusable, as_vector
+from ..execution.probes import Observation, Unusable, as_vector
 from ..results import PartResult
 from .base import Probe, fmt, hidden_part, no_answer
 

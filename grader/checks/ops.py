@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from .. import graphs, references
-from ..probes import Observation, ProbeRequest, Unusable, as_number, as_vector
+from ..execution.probes import Observation, ProbeRequest, Unusable, as_number, as_vector
 from .base import fmt, no_answer
 
 SEED = 2.0        # z.grad for an operation alone

@@ -17,7 +17,7 @@ from typing import Sequence
 
 from .. import references
 from ..config import Question
-from ..probes import Observation, ProbeRequest, Unusable, as_number, as_vector
+from ..execution.probes import Observation, ProbeRequest, Unusable, as_number, as_vector
 from ..results import PartResult
 from .base import Probe, fmt
 from .network import all_close, judge_cases

@@ -18,7 +18,7 @@ from typing import Sequence
 
 from .. import graphs, references
 from ..config import Question
-from ..probes import Observation, ProbeRequest, Unusable, as_number, as_vector
+from ..execution.probes import Observation, ProbeRequest, Unusable, as_number, as_vector
 from ..results import PartResult
 from . import ops as battery
 from .base import Probe, fmt, hidden_part, no_answer, raised_in_graph

@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 from .. import graphs
 from ..config import Question
 from ..examples import EXAMPLES, Example
-from ..probes import Observation, ProbeRequest, Unusable
+from ..execution.probes import Observation, ProbeRequest, Unusable
 from ..results import PartResult
 from .autograd import explain, judge_graph
 from .base import Probe, hidden_part, no_answer
