@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass
 from typing import Sequence
 
-from .. import nets
+from ..references import nets
 from ..config import Question
 from ..execution.probes import Observation, ProbeRequest, Unusable, as_vector
 from ..results import PartResult

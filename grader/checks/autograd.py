@@ -18,7 +18,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from .. import graphs, references
+from ..references import graphs, symbolic
 from ..config import Question
 from ..execution.probes import Observation, ProbeRequest, Unusable, as_vector
 from ..results import PartResult
@@ -83,7 +83,7 @@ def judge_graph(nodes: Nodes, value: object, rel_tol: float, abs_tol: float,
     data, leaf_grads = graphs.reference(nodes)
 
     def close(g: float, e: float) -> bool:
-        return references.close(g, e, rel_tol, abs_tol)
+        return symbolic.close(g, e, rel_tol, abs_tol)
 
     def name(i: int) -> str:
         return labels[i] if labels else f"n{i}"

@@ -25,7 +25,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .. import nets
+from ..references import nets
 from ..config import Question
 from ..execution.probes import Observation, ProbeRequest, Unusable, as_number, as_vector
 from ..results import PartResult

@@ -13,9 +13,9 @@ import random
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from .. import graphs
+from ..references import graphs
 from ..config import Question
-from ..examples import EXAMPLES, Example
+from ..references.examples import EXAMPLES, Example
 from ..execution.probes import Observation, ProbeRequest, Unusable
 from ..results import PartResult
 from .autograd import explain, judge_graph
