@@ -30,10 +30,10 @@ from .intake.ids import Source, discover
 from .intake.recognise import by_content
 from .execution.kernel import Kernel
 from .report.progress import Progress
-from .overrides import Override, load_overrides
+from .gradebook.overrides import Override, load_overrides
 from .results import SubmissionResult
 from .sandbox.machine import fit_jobs
-from .store import Store
+from .gradebook.store import Store
 from .intake.submission import Rejected, Unreadable, parse_notebook
 
 REPORT_EVERY = 5.0  # seconds between rewrites of report.html while grading (~50 ms for 300 students)

@@ -25,7 +25,7 @@ from .errors import GraderError, UsageError
 from .grade import GradeOptions, grade_file_early, grade_notebook
 from .intake.ids import NOT_A_NOTEBOOK, Source
 from .intake.recognise import candidates
-from .instructor import check_writable, export, set_override
+from .gradebook.instructor import check_writable, export, set_override
 from .otterbridge.zips import is_submission_zip, notebook_file
 from .report.gradescope import gradescope_results
 from .report.summary import batch_summary
@@ -37,7 +37,7 @@ from .sandbox.denylist import protected_paths
 from .sandbox.identity import named_identity, stranger
 from .sandbox.machine import budget_lines
 from .shard import SharedStore, merge, parse_shard, select
-from .store import Store, rebuild_report
+from .gradebook.store import Store, rebuild_report
 
 EXIT_OK = 0
 EXIT_NO_KERNEL = 3

@@ -106,7 +106,7 @@ def test_shard_is_a_stable_hash_of_the_id_and_checked():
 
 def test_shards_share_out_but_a_plain_batch_or_report_waits_for_them(tmp_path):
     from grader.shard import SharedStore
-    from grader.store import Store
+    from grader.gradebook.store import Store
 
     out = tmp_path / "out"
     with SharedStore(out, Shard(1, 2)).locked(), SharedStore(out, Shard(2, 2)).locked():

@@ -16,7 +16,7 @@ import pytest
 
 from grader.errors import UsageError
 from grader.shard import Shard, SharedStore, shard_of
-from grader.store import Store
+from grader.gradebook.store import Store
 from notebooks import write, write_small_config
 from test_regrade import cli
 
