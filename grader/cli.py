@@ -19,10 +19,10 @@ from typing import NoReturn, Sequence
 from jupyter_core.utils import run_sync
 
 from . import __version__
-from .batch import Job, folder_jobs, run_batch
+from .grading.batch import Job, folder_jobs, run_batch
 from .config import Assignment, Config, load_config
 from .errors import GraderError, UsageError
-from .grade import GradeOptions, grade_file_early, grade_notebook
+from .grading.grade import GradeOptions, grade_file_early, grade_notebook
 from .intake.ids import NOT_A_NOTEBOOK, Source
 from .intake.recognise import candidates
 from .gradebook.instructor import check_writable, export, set_override
@@ -36,7 +36,7 @@ from .sandbox import Level, Policy, check_python_access, detect
 from .sandbox.denylist import protected_paths
 from .sandbox.identity import named_identity, stranger
 from .sandbox.machine import budget_lines
-from .shard import SharedStore, merge, parse_shard, select
+from .grading.shard import SharedStore, merge, parse_shard, select
 from .gradebook.store import Store, rebuild_report
 
 EXIT_OK = 0
@@ -455,7 +455,7 @@ def _batch(args: argparse.Namespace, config: Config) -> int:
     with contextlib.ExitStack() as stack:
         engine = None
         if args.cluster:  # connected and every worker checked before anything is created
-            from .cluster import connect
+            from .grading.cluster import connect
             cluster = stack.enter_context(connect(args.cluster, config, kernel_user=args.kernel_user,
                                                   no_sandbox=args.no_sandbox,
                                                   jobs=args.jobs))

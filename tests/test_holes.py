@@ -203,9 +203,9 @@ def test_huge_kernel_messages_never_reach_the_grader(tmp_path):
 def test_kernel_that_will_not_start_costs_one_submission(config, tmp_path, monkeypatch):
     """Every start of one submission's kernel fails: it alone is 'not graded' with the reason."""
     from grader.execution import kernel as kernel_module
-    from grader.batch import folder_jobs, run_batch
+    from grader.grading.batch import folder_jobs, run_batch
     from grader.errors import KernelStartError
-    from grader.grade import GradeOptions
+    from grader.grading.grade import GradeOptions
 
     subs = tmp_path / "subs"
     for sid in ("101", "102", "103"):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import batch
+from grader.grading import batch
 from grader.cli import main
 from grader.gradebook.overrides import Override, save_overrides
 from grader.report.failures import failure_kinds, kind_of

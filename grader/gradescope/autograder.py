@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 from .. import __version__
 from ..config import Assignment, Config, load_config
-from ..grade import GradeOptions, grade_notebook, result_key
+from ..grading.grade import GradeOptions, grade_notebook, result_key
 from ..report.gradescope import error_results, gradescope_results
 from ..report.table import result_table
 from ..results import PartResult, QuestionResult, SubmissionResult, printable_text, write_json_atomic

@@ -23,18 +23,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence, TextIO
 
-from .config import Assignment, Config, Limits
-from .errors import KernelStartError, UsageError
+from ..config import Assignment, Config, Limits
+from ..errors import KernelStartError, UsageError
 from .grade import GradeOptions, grade_notebook_async, not_started_result, rejected_result, result_key
-from .intake.ids import Source, discover
-from .intake.recognise import by_content
-from .execution.kernel import Kernel
-from .report.progress import Progress
-from .gradebook.overrides import Override, load_overrides
-from .results import SubmissionResult
-from .sandbox.machine import fit_jobs
-from .gradebook.store import Store
-from .intake.submission import Rejected, Unreadable, parse_notebook
+from ..intake.ids import Source, discover
+from ..intake.recognise import by_content
+from ..execution.kernel import Kernel
+from ..report.progress import Progress
+from ..gradebook.overrides import Override, load_overrides
+from ..results import SubmissionResult
+from ..sandbox.machine import fit_jobs
+from ..gradebook.store import Store
+from ..intake.submission import Rejected, Unreadable, parse_notebook
 
 REPORT_EVERY = 5.0  # seconds between rewrites of report.html while grading (~50 ms for 300 students)
 

@@ -29,15 +29,15 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-from . import __version__
+from .. import __version__
 from .batch import _Batch
 from .cluster_worker import RESOURCE, code_digest, drain, grade_task, running, set_slots
-from .config import Config
-from .errors import UsageError
+from ..config import Config
+from ..errors import UsageError
 from .grade import rejected_result
-from .results import SubmissionResult
-from .sandbox import Level, Policy
-from .intake.submission import Unreadable
+from ..results import SubmissionResult
+from ..sandbox import Level, Policy
+from ..intake.submission import Unreadable
 
 CONNECT_TIMEOUT = 15.0   # seconds to reach the scheduler, and to wait for a first worker
 STOP_TIMEOUT = 60.0      # seconds to wait, after Ctrl-C, for the workers to close our kernels
@@ -50,7 +50,7 @@ def _identity_probe() -> Callable[..., dict[str, Any]]:
     def identity(config: bytes, kernel_user: Any, no_sandbox: bool, dask_worker: Any = None) -> dict[str, Any]:
         from distributed.protocol.pickle import loads
         try:
-            from grader.cluster_worker import worker_identity
+            from grader.grading.cluster_worker import worker_identity
         except Exception as exc:  # noqa: BLE001
             return {"error": f"the grader is not installed there ({type(exc).__name__}: {exc})"}
         return worker_identity(dask_worker, loads(config), kernel_user, no_sandbox)
