@@ -378,7 +378,7 @@ example:
 
 def _build(args: argparse.Namespace) -> int:
     if args.target == "wheel":
-        from .wheel import build_wheel, write_atomic
+        from .gradescope.wheel import build_wheel, write_atomic
 
         if args.output.exists() and not args.output.is_dir():
             raise UsageError(f"--output {args.output} is a file: give the folder to write the wheel into")
