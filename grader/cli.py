@@ -20,7 +20,8 @@ from jupyter_core.utils import run_sync
 
 from . import __version__
 from .grading.batch import Job, folder_jobs, run_batch
-from .config import Assignment, Config, load_config
+from .model import Assignment, Config
+from .config import load_config
 from .errors import GraderError, UsageError
 from .grading.grade import GradeOptions, grade_file_early, grade_notebook
 from .intake.ids import NOT_A_NOTEBOOK, Source

@@ -16,7 +16,8 @@ from typing import Callable
 
 import pytest
 
-from grader.config import Config, load_config
+from grader.model import Config
+from grader.config import load_config
 from grader.grading.grade import GradeOptions, grade_notebook
 from grader.results import SubmissionResult
 from grader.sandbox import Level, Policy, detect

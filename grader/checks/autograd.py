@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from ..references import graphs, symbolic
-from ..config import Question
+from ..model import Question
 from ..execution.probes import Observation, ProbeRequest, Unusable, as_vector
 from ..results import PartResult
 from . import ops as battery

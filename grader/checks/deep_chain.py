@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from ..references import symbolic
-from ..config import Question
+from ..model import Question
 from ..execution.probes import Observation, ProbeRequest, Unusable, as_number
 from ..results import PartResult
 from .base import Probe, fmt, hidden_part, raised_in_graph

@@ -26,7 +26,7 @@ from typing import Sequence
 import numpy as np
 
 from ..references import nets
-from ..config import Question
+from ..model import Question
 from ..execution.probes import Observation, ProbeRequest, Unusable, as_number, as_vector
 from ..results import PartResult
 from .base import Probe, fmt, no_answer

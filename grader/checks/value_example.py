@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from ..references import graphs
-from ..config import Question
+from ..model import Question
 from ..references.examples import EXAMPLES, Example
 from ..execution.probes import Observation, ProbeRequest, Unusable
 from ..results import PartResult

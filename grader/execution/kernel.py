@@ -26,7 +26,7 @@ from jupyter_client.kernelspec import KernelSpec
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-from ..config import Limits
+from ..model import Limits
 from ..errors import KernelStartError
 from ..sandbox import Jail, Level, Policy
 from ..sandbox.clock import BACKSTOP, Stopwatch

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .. import __version__
-from ..config import Assignment, Config, load_config
+from ..model import Assignment, Config
+from ..config import load_config
 from ..grading.grade import GradeOptions, grade_notebook, result_key
 from ..report.gradescope import error_results, gradescope_results
 from ..report.table import result_table

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import yaml
 
-from ..config import Config, load_config
+from ..model import Config
+from ..config import load_config
 from .wheel import build_wheel, write_atomic, write_zip
 
 _DROPPED_KEYS = ("exercise", "solution")  # instructor-side paths: not needed, not shipped

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence, TextIO
 
-from ..config import Assignment, Config, Limits
+from ..model import Assignment, Config, Limits
 from ..errors import KernelStartError, UsageError
 from .grade import GradeOptions, grade_notebook_async, not_started_result, rejected_result, result_key
 from ..intake.ids import Source, discover

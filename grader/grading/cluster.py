@@ -32,7 +32,7 @@ from typing import Any, Callable, Iterator
 from .. import __version__
 from .batch import _Batch
 from .cluster_worker import RESOURCE, code_digest, drain, grade_task, running, set_slots
-from ..config import Config
+from ..model import Config
 from ..errors import UsageError
 from .grade import rejected_result
 from ..results import SubmissionResult

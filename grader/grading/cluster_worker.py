@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from .. import __version__
-from ..config import Assignment, Config, Limits
+from ..model import Assignment, Config, Limits
 from ..errors import KernelStartError
 from .grade import GradeOptions, grade_notebook_async, not_started_result
 from ..execution.kernel import Kernel

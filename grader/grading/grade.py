@@ -18,7 +18,8 @@ from jupyter_core.utils import run_sync
 from .. import __version__
 from ..checks import registry
 from ..checks.base import Probe, with_notes
-from ..config import Assignment, CheckKind, Config, Question, load_config, preview
+from ..model import Assignment, CheckKind, Config, Question
+from ..config import load_config, preview
 from ..errors import GraderError, KernelStartError
 from ..execution.kernel import Kernel
 from ..execution.probes import Observation, ObsStatus

@@ -21,7 +21,7 @@ from ..checks import registry
 from ..checks.base import fmt, point
 from ..checks.finite_difference import components
 from ..checks.network import Case
-from ..config import Assignment, CheckKind, Question
+from ..model import Assignment, CheckKind, Question
 from ..references.examples import EXAMPLES
 
 # The kinds whose every part is judged at hidden inputs only: nothing to publish as a test.
