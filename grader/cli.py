@@ -19,7 +19,8 @@ from typing import NoReturn, Sequence
 from jupyter_core.utils import run_sync
 
 from . import __version__
-from .grading.batch import Job, folder_jobs, run_batch
+from .grading.batch import run_batch
+from .grading.jobs import Job, folder_jobs
 from .model import Assignment, Config
 from .config import load_config
 from .errors import GraderError, UsageError

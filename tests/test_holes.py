@@ -203,7 +203,8 @@ def test_huge_kernel_messages_never_reach_the_grader(tmp_path):
 def test_kernel_that_will_not_start_costs_one_submission(config, tmp_path, monkeypatch):
     """Every start of one submission's kernel fails: it alone is 'not graded' with the reason."""
     from grader.execution import kernel as kernel_module
-    from grader.grading.batch import folder_jobs, run_batch
+    from grader.grading.batch import run_batch
+    from grader.grading.jobs import folder_jobs
     from grader.errors import KernelStartError
     from grader.grading.grade import GradeOptions
 

@@ -133,7 +133,7 @@ def test_student_grades_their_notebook_from_an_empty_folder_with_the_installed_p
 def test_a_class_folder_with_any_file_names_is_recognised(config, tmp_path):
     """A batch of notebooks named anyhow, with several assignments in the config: the notebooks'
     own content (stamp, names, headings) says which assignment; mixed folders still ask."""
-    from grader.grading.batch import folder_jobs
+    from grader.grading.jobs import folder_jobs
 
     subs = tmp_path / "subs"
     subs.mkdir()

@@ -1,7 +1,7 @@
 """What the network checks (``mlp``, ``training``) share: a case, its label, and per-case judging.
 
 A case is one network shape plus the data it is run on. Every probe builds a fresh network from the
-student's class inside the kernel; the grader reads its parameters back (see :mod:`grader.nets` for
+student's class inside the kernel; the grader reads its parameters back (see :mod:`grader.references.nets` for
 the documented order) and recomputes everything else itself.
 """
 

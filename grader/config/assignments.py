@@ -103,7 +103,8 @@ def _assignment(aid: str, raw: Any, ctx: Ctx, root: Path, kinds: Kinds, notebook
         copy of the config installed with the package has no solutions beside it: students get it."""
         if key not in raw:
             return None
-        path = root / convert(raw[key], str, ctx.at(key))
+        name: str = convert(raw[key], str, ctx.at(key))
+        path = root / name
         if path.is_file():
             return path
         if not notebooks or (key == "solution" and root == _PACKAGE):

@@ -171,7 +171,7 @@ def convert(value: Any, hint: Any, ctx: Ctx) -> Any:
         key_hint, val_hint = args or (str, Any)
         return types.MappingProxyType({convert(k, key_hint, ctx): convert(v, val_hint, ctx.at(k))
                                        for k, v in value.items()})
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return from_mapping(hint, value, ctx)
     raise TypeError(f"unsupported config type {hint!r}")  # a bug in a Params class, not in the file
 

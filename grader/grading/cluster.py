@@ -6,7 +6,7 @@ shows progress and rewrites the live report. Each submission is one Dask task: i
 bytes go to a worker, which grades it in a sandboxed kernel of its own (student code never runs in
 the worker process) and sends the result back. No shared file system is needed.
 
-Before anything is created every worker is checked (:mod:`grader.cluster_worker`): the same grader
+Before anything is created every worker is checked (:mod:`grader.grading.cluster_worker`): the same grader
 version and the same grader files (a digest of the installed package), and a sandbox at least as
 strong as a local batch would need. A worker that fails is named and the run refused. Checked
 workers are then given the resource ``grader-slots`` (``--jobs``, else their thread count), and

@@ -1,4 +1,4 @@
-"""The grader's side of a Dask worker (see :mod:`grader.cluster`): the check, the slots, the task.
+"""The grader's side of a Dask worker (see :mod:`grader.grading.cluster`): the check, the slots, the task.
 
 A worker process grades as a local batch does: in one event loop (a thread of its own, for the
 process's life) each task takes a kernel started ahead of it and starts the next one while it

@@ -64,7 +64,7 @@ class Source:
     def read(self, limit: int = MAX_BYTES) -> bytes:
         """The notebook's bytes, at most ``limit`` of them.
 
-        Raises :class:`~grader.submission.Unreadable` for a link, a special file or a file over
+        Raises :class:`~grader.intake.submission.Unreadable` for a link, a special file or a file over
         the cap, else OSError, zipfile.BadZipFile or KeyError when unreadable.
         """
         if self.path is None:
