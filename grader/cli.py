@@ -28,7 +28,7 @@ from .grading.grade import GradeOptions, grade_file_early, grade_notebook
 from .intake.ids import NOT_A_NOTEBOOK, Source
 from .intake.recognise import candidates
 from .gradebook.instructor import check_writable, export, set_override
-from .otterbridge.zips import is_submission_zip, notebook_file
+from .intake.otterzip import is_submission_zip, notebook_file
 from .report.gradescope import gradescope_results
 from .report.summary import batch_summary
 from .report.table import grid, result_table

@@ -82,6 +82,26 @@ def test_no_import_cycle():
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
 
 
+# The stages in the order docs/design.md gives: each may import those before it, never one after.
+BASICS = {"grader", "grader.errors", "grader.text", "grader.model", "grader.results", "grader._in_kernel"}
+STAGES = ("sandbox", "intake", "execution", "references", "checks", "config", "report", "gradebook",
+          "grading", "otterbridge", "gradescope", "cli", "__main__")
+ALLOWED_UPWARD = {("report", "grader.gradebook.overrides")}  # the override model, a leaf
+
+
+def _stage(module: str) -> int:
+    if module in BASICS:
+        return -1
+    return STAGES.index(module.split(".")[1])
+
+
+def test_imports_go_one_way_between_stages():
+    wrong = [(name, dep) for name, deps in _graph().items() for dep in deps
+             if _stage(dep) > _stage(name)
+             and (STAGES[_stage(name)], dep) not in ALLOWED_UPWARD]
+    assert not wrong, "imports against the flow: " + ", ".join(f"{a} -> {b}" for a, b in wrong)
+
+
 def test_the_model_imports_nothing_of_the_grader_but_its_errors():
     assert _graph()["grader.model"] <= {"grader.errors"}
 

@@ -25,7 +25,7 @@ from ..results import PartResult, QuestionResult, SubmissionResult, printable_te
 from ..intake.submission import Unreadable, printable_name, read_notebook_file
 from ..sandbox import detect
 from ..sandbox.denylist import protected_paths
-from ..otterbridge.zips import is_submission_zip, notebook_file
+from ..intake.otterzip import is_submission_zip, notebook_file
 from .provision import lock
 
 DEFAULT_ROOT = Path("/autograder")
