@@ -19,25 +19,27 @@ from typing import NoReturn, Sequence
 from jupyter_core.utils import run_sync
 
 from . import __version__
-from .batch import Job, folder_jobs, run_batch
-from .config import Assignment, Config, load_config
+from .grading.batch import run_batch
+from .grading.jobs import Job, folder_jobs
+from .model import Assignment, Config
+from .config import load_config
 from .errors import GraderError, UsageError
-from .grade import GradeOptions, grade_file_early, grade_notebook
-from .ids import NOT_A_NOTEBOOK, Source
-from .recognise import candidates
-from .instructor import check_writable, export, set_override
-from .otterbridge.zips import is_submission_zip, notebook_file
+from .grading.grade import GradeOptions, grade_file_early, grade_notebook
+from .intake.ids import NOT_A_NOTEBOOK, Source
+from .intake.recognise import candidates
+from .gradebook.instructor import check_writable, export, set_override
+from .intake.otterzip import is_submission_zip, notebook_file
 from .report.gradescope import gradescope_results
 from .report.summary import batch_summary
 from .report.table import grid, result_table
 from .results import SubmissionResult, printable_text, write_json_atomic
-from .submission import find_notebooks, printable_name, read_notebook_file
+from .intake.submission import find_notebooks, printable_name, read_notebook_file
 from .sandbox import Level, Policy, check_python_access, detect
 from .sandbox.denylist import protected_paths
 from .sandbox.identity import named_identity, stranger
 from .sandbox.machine import budget_lines
-from .shard import SharedStore, merge, parse_shard, select
-from .store import Store, rebuild_report
+from .grading.shard import SharedStore, merge, parse_shard, select
+from .gradebook.store import Store, rebuild_report
 
 EXIT_OK = 0
 EXIT_NO_KERNEL = 3
@@ -378,7 +380,7 @@ example:
 
 def _build(args: argparse.Namespace) -> int:
     if args.target == "wheel":
-        from .wheel import build_wheel, write_atomic
+        from .gradescope.wheel import build_wheel, write_atomic
 
         if args.output.exists() and not args.output.is_dir():
             raise UsageError(f"--output {args.output} is a file: give the folder to write the wheel into")
@@ -455,7 +457,7 @@ def _batch(args: argparse.Namespace, config: Config) -> int:
     with contextlib.ExitStack() as stack:
         engine = None
         if args.cluster:  # connected and every worker checked before anything is created
-            from .cluster import connect
+            from .grading.cluster import connect
             cluster = stack.enter_context(connect(args.cluster, config, kernel_user=args.kernel_user,
                                                   no_sandbox=args.no_sandbox,
                                                   jobs=args.jobs))

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .model import Visibility as Visibility
 from .text import shown
 
 
@@ -25,15 +26,6 @@ class Status(str, enum.Enum):
     def gradescope(self) -> str:
         """Gradescope knows only ``passed`` and ``failed``."""
         return "passed" if self is Status.PASSED else "failed"
-
-
-class Visibility(str, enum.Enum):
-    """Gradescope's visibility values."""
-
-    VISIBLE = "visible"
-    HIDDEN = "hidden"
-    AFTER_DUE_DATE = "after_due_date"
-    AFTER_PUBLISHED = "after_published"
 
 
 def _round(x: float) -> float:

@@ -16,8 +16,9 @@ from typing import Callable
 
 import pytest
 
-from grader.config import Config, load_config
-from grader.grade import GradeOptions, grade_notebook
+from grader.model import Config
+from grader.config import load_config
+from grader.grading.grade import GradeOptions, grade_notebook
 from grader.results import SubmissionResult
 from grader.sandbox import Level, Policy, detect
 from grader.sandbox.denylist import protected_paths

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from grader.cli import main
-from grader.ids import student_id
+from grader.intake.ids import student_id
 from conftest import marked
 from notebooks import variant, write
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.config import Limits
+from grader.model import Limits
 from grader.sandbox import cgroup, clock, kernlog, machine
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from grader.cli import main
-from grader.shard import Shard, parse_shard, shard_of
+from grader.grading.shard import Shard, parse_shard, shard_of
 from grader.errors import UsageError
 from conftest import marked
 from notebooks import ROOT, solution_path, variant, write_small_config
@@ -105,8 +105,8 @@ def test_shard_is_a_stable_hash_of_the_id_and_checked():
 
 
 def test_shards_share_out_but_a_plain_batch_or_report_waits_for_them(tmp_path):
-    from grader.shard import SharedStore
-    from grader.store import Store
+    from grader.grading.shard import SharedStore
+    from grader.gradebook.store import Store
 
     out = tmp_path / "out"
     with SharedStore(out, Shard(1, 2)).locked(), SharedStore(out, Shard(2, 2)).locked():
@@ -165,9 +165,9 @@ def test_a_local_cluster_of_worker_processes_grades_like_a_local_batch(klass, tm
 
 
 def test_an_unreachable_scheduler_is_exit_2_and_creates_nothing(tmp_path, klass, monkeypatch, capsys):
-    import grader.cluster
+    import grader.grading.cluster
 
-    monkeypatch.setattr(grader.cluster, "CONNECT_TIMEOUT", 2.0)
+    monkeypatch.setattr(grader.grading.cluster, "CONNECT_TIMEOUT", 2.0)
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.config import CheckKind, Limits, load_config
+from grader.model import CheckKind, Limits
+from grader.config import load_config
 from grader.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 
 from conftest import question, scores
-from grader import graphs
+from grader.references import graphs
 from grader.checks.autograd import judge_graph
 from grader.checks.deep_chain import reference as chain_reference
 from grader.cli import choose_assignment
 from grader.errors import ConfigError
-from grader.examples import EXAMPLES
+from grader.references.examples import EXAMPLES
 from notebooks import exercise_path, solution_path, variant, write
 
 FULL = {"q1_add_mul": 2.0, "q2_deep_chain": 2.0, "q3_used_twice": 1.0, "q4_pow": 1.0, "q5_sub_neg": 1.0,

@@ -13,7 +13,7 @@ import pytest
 from nbclient import NotebookClient
 
 from conftest import ROOT, question, scores
-from grader import graphs
+from grader.references import graphs
 from grader.checks import registry
 from grader.report.feedback import feedback_markdown
 from grader.results import SubmissionResult

@@ -202,10 +202,11 @@ def test_huge_kernel_messages_never_reach_the_grader(tmp_path):
 
 def test_kernel_that_will_not_start_costs_one_submission(config, tmp_path, monkeypatch):
     """Every start of one submission's kernel fails: it alone is 'not graded' with the reason."""
-    from grader import kernel as kernel_module
-    from grader.batch import folder_jobs, run_batch
+    from grader.execution import kernel as kernel_module
+    from grader.grading.batch import run_batch
+    from grader.grading.jobs import folder_jobs
     from grader.errors import KernelStartError
-    from grader.grade import GradeOptions
+    from grader.grading.grade import GradeOptions
 
     subs = tmp_path / "subs"
     for sid in ("101", "102", "103"):
@@ -233,7 +234,7 @@ def test_kernel_that_will_not_start_costs_one_submission(config, tmp_path, monke
 
 def test_kernel_that_cannot_be_restarted_is_the_notebooks_doing(grade, tmp_path, monkeypatch):
     """The notebook kills its kernel and no new one will start: a result with the reason, no crash."""
-    from grader import kernel as kernel_module
+    from grader.execution import kernel as kernel_module
     from grader.errors import KernelStartError
 
     real_start = kernel_module.Kernel._start

@@ -287,7 +287,7 @@ def test_created_kernel_user_cannot_see_grader_files(config, tmp_path):
         pytest.skip("needs root")
     import pwd
 
-    from grader.grade import GradeOptions, grade_notebook
+    from grader.grading.grade import GradeOptions, grade_notebook
     from grader.sandbox.denylist import protected_paths
     from grader.sandbox import detect
 

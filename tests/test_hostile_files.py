@@ -24,8 +24,8 @@ from typing import Callable
 import pytest
 
 from grader.gradescope.autograder import run as run_autograder
-from grader.ids import discover
-from grader.submission import Unreadable, find_notebooks, read_capped
+from grader.intake.ids import discover
+from grader.intake.submission import Unreadable, find_notebooks, read_capped
 from notebooks import exercise_path, solution_path, write, write_small_config
 
 LINK = "is a symbolic link; links are not followed"

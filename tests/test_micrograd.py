@@ -214,7 +214,7 @@ def test_patched_json_math_builtins_and_stdout_change_no_verdict(grade, tmp_path
 
 def test_a_grader_bug_is_reported_as_ours_and_costs_one_question(config, monkeypatch):
     from grader.checks import finite_difference
-    from grader.grade import GradeOptions, grade_notebook
+    from grader.grading.grade import GradeOptions, grade_notebook
 
     def broken_judge(*args, **kwargs):
         raise ZeroDivisionError("a bug in the grader")

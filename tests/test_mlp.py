@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import question, scores
-from grader import nets
+from grader.references import nets
 from grader.cli import choose_assignment
 from notebooks import exercise_path, solution_path, variant
 

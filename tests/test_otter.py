@@ -254,8 +254,8 @@ def test_gradescope_grades_the_notebook_in_an_otter_zip(otter_zip, tmp_path):
 
 
 def test_zip_rules_no_link_capped_one_notebook(tmp_path):
-    from grader.otterbridge.zips import notebook_in_zip
-    from grader.submission import Unreadable
+    from grader.intake.otterzip import notebook_in_zip
+    from grader.intake.submission import Unreadable
 
     nb = solution_path().read_bytes()
     name, data = notebook_in_zip(_zip({"hw.ipynb": nb, "hw.pdf": b"%PDF", ".OTTER_LOG": b"x",

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from grader.probes import ObsStatus, ProbeRequest, Unusable, as_vector, parse_result, probe_code
+from grader.execution.probes import ObsStatus, ProbeRequest, Unusable, as_vector, parse_result, probe_code
 
 NONCE = "0123456789abcdef0123456789abcdef"
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from grader.cli import demo_paths, main
-from grader.ids import NOT_A_NOTEBOOK, discover
+from grader.intake.ids import NOT_A_NOTEBOOK, discover
 from grader.report.progress import Progress
 from notebooks import ROOT, variant, write
 from test_batch import gradebook

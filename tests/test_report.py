@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from grader import batch
+from grader.grading import batch
 from grader.cli import main
-from grader.overrides import Override, save_overrides
+from grader.gradebook.overrides import Override, save_overrides
 from grader.report.failures import failure_kinds, kind_of
 from grader.results import PartResult, QuestionResult, SubmissionResult
-from grader.store import Store
+from grader.gradebook.store import Store
 from notebooks import variant
 from test_batch import QUESTIONS
 

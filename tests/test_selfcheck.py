@@ -19,7 +19,7 @@ from conftest import ROOT
 from corpus.original import SUBMISSIONS, cells
 from grader.cli import choose_assignment
 from grader.errors import UsageError
-from grader.recognise import candidates, stamped
+from grader.intake.recognise import candidates, stamped
 from grader.report.table import result_table
 from grader.results import PartResult, QuestionResult, SubmissionResult
 from notebooks import exercise_path, solution_path, write
@@ -133,7 +133,7 @@ def test_student_grades_their_notebook_from_an_empty_folder_with_the_installed_p
 def test_a_class_folder_with_any_file_names_is_recognised(config, tmp_path):
     """A batch of notebooks named anyhow, with several assignments in the config: the notebooks'
     own content (stamp, names, headings) says which assignment; mixed folders still ask."""
-    from grader.batch import folder_jobs
+    from grader.grading.jobs import folder_jobs
 
     subs = tmp_path / "subs"
     subs.mkdir()
@@ -222,7 +222,7 @@ def test_every_command_works_from_the_installed_wheel(installed, tmp_path):
 
 def test_grading_one_notebook_says_what_it_is_doing(config, policy):
     """The live line a terminal shows: each code cell (k of n), then each question being checked."""
-    from grader.grade import GradeOptions, grade_notebook
+    from grader.grading.grade import GradeOptions, grade_notebook
 
     said: list[str] = []
     result = grade_notebook(solution_path(), config.get("micrograd"), name="s.ipynb",

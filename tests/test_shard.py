@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from grader.errors import UsageError
-from grader.shard import Shard, SharedStore, shard_of
-from grader.store import Store
+from grader.grading.shard import Shard, SharedStore, shard_of
+from grader.gradebook.store import Store
 from notebooks import write, write_small_config
 from test_regrade import cli
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import question, scores
-from grader import nets
+from grader.references import nets
 from notebooks import exercise_path, solution_path, variant
 
 FULL = {"q1_train_step": 3.0, "q2_zero_grad": 2.0, "q3_train": 2.0, "q4_hinge_loss": 3.0,

@@ -18,7 +18,7 @@ import pytest
 
 import grader
 from grader.cli import _parser
-from grader.ids import student_id
+from grader.intake.ids import student_id
 from notebooks import ROOT
 
 SAMPLE = ROOT / "examples" / "sample_class"

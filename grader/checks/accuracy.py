@@ -13,9 +13,9 @@ import random
 from dataclasses import dataclass
 from typing import Sequence
 
-from .. import nets
-from ..config import Question
-from ..probes import Observation, ProbeRequest, Unusable, as_vector
+from ..references import nets
+from ..model import Question
+from ..execution.probes import Observation, ProbeRequest, Unusable, as_vector
 from ..results import PartResult
 from .base import Probe, no_answer
 

@@ -7,9 +7,9 @@ import random
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-from .. import references
-from ..config import Question
-from ..probes import Observation, ProbeRequest, Unusable, as_vector
+from ..references import symbolic
+from ..model import Question
+from ..execution.probes import Observation, ProbeRequest, Unusable, as_vector
 from ..results import PartResult
 from .base import Probe, fmt, hidden_part, no_answer, point
 
@@ -28,7 +28,7 @@ class Params:
     abs_tol: float = 1e-6
 
     def __post_init__(self) -> None:
-        expr = references.parse(self.expression, self.variables)
+        expr = symbolic.parse(self.expression, self.variables)
         if len(self.point) != len(self.variables):
             raise ValueError(f"point has {len(self.point)} coordinates for {len(self.variables)} variables")
         if set(self.domain) != set(self.variables):
@@ -37,7 +37,7 @@ class Params:
             raise ValueError("each domain range must be [low, high] with low < high")
         if self.hidden_points < 0:
             raise ValueError("hidden_points must be >= 0")
-        references.gradient_at(expr, self.variables, self.point)  # must be finite at the point
+        symbolic.gradient_at(expr, self.variables, self.point)  # must be finite at the point
 
 
 def parts(params: Params) -> tuple[str, ...]:
@@ -45,11 +45,11 @@ def parts(params: Params) -> tuple[str, ...]:
 
 
 def _draw(params: Params, rng: random.Random) -> tuple[float, ...]:
-    expr = references.parse(params.expression, params.variables)
+    expr = symbolic.parse(params.expression, params.variables)
     for _ in range(100):
         candidate = tuple(round(rng.uniform(*params.domain[v]), 6) for v in params.variables)
         try:
-            references.gradient_at(expr, params.variables, candidate)
+            symbolic.gradient_at(expr, params.variables, candidate)
         except ValueError:
             continue
         return candidate
@@ -71,10 +71,10 @@ def _components(params: Params) -> list[str]:
 
 
 def _compare(params: Params, at: Sequence[float], value: object) -> tuple[list[float], list[float], list[bool]]:
-    expr = references.parse(params.expression, params.variables)
-    expected = references.gradient_at(expr, params.variables, at)
+    expr = symbolic.parse(params.expression, params.variables)
+    expected = symbolic.gradient_at(expr, params.variables, at)
     got = as_vector(value, len(params.variables), f"{params.function}(...)")
-    ok = [references.close(g, e, params.rel_tol, params.abs_tol) for g, e in zip(got, expected)]
+    ok = [symbolic.close(g, e, params.rel_tol, params.abs_tol) for g, e in zip(got, expected)]
     return expected, got, ok
 
 

@@ -18,9 +18,9 @@ import random
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from .. import graphs, references
-from ..config import Question
-from ..probes import Observation, ProbeRequest, Unusable, as_vector
+from ..references import graphs, symbolic
+from ..model import Question
+from ..execution.probes import Observation, ProbeRequest, Unusable, as_vector
 from ..results import PartResult
 from . import ops as battery
 from .base import Probe, fmt, no_answer, raised_in_graph
@@ -83,7 +83,7 @@ def judge_graph(nodes: Nodes, value: object, rel_tol: float, abs_tol: float,
     data, leaf_grads = graphs.reference(nodes)
 
     def close(g: float, e: float) -> bool:
-        return references.close(g, e, rel_tol, abs_tol)
+        return symbolic.close(g, e, rel_tol, abs_tol)
 
     def name(i: int) -> str:
         return labels[i] if labels else f"n{i}"

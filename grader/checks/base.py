@@ -7,7 +7,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from ..probes import Observation, ObsStatus, ProbeRequest, Unusable
+from ..execution.probes import Observation, ObsStatus, ProbeRequest, Unusable
 from ..results import PartResult
 
 

@@ -13,9 +13,9 @@ import random
 from dataclasses import dataclass
 from typing import Sequence
 
-from .. import references
-from ..config import Question
-from ..probes import Observation, ProbeRequest, Unusable, as_number
+from ..references import symbolic
+from ..model import Question
+from ..execution.probes import Observation, ProbeRequest, Unusable, as_number
 from ..results import PartResult
 from .base import Probe, fmt, hidden_part, raised_in_graph
 
@@ -77,9 +77,9 @@ def judge(question: Question, probes: Sequence[Probe], observations: Sequence[Ob
         got_data = as_number(obs.value.get("data"), "the output's .data")
         got_grad = as_number(obs.value.get("grad"), "the leaf's .grad")
         problems = []
-        if not references.close(got_data, data, params.rel_tol, params.abs_tol):
+        if not symbolic.close(got_data, data, params.rel_tol, params.abs_tol):
             problems.append(f"the output's .data expected {fmt(data)}, got {fmt(got_data)}")
-        if not references.close(got_grad, grad, params.rel_tol, params.abs_tol):
+        if not symbolic.close(got_grad, grad, params.rel_tol, params.abs_tol):
             problems.append(f"the leaf's .grad expected {fmt(grad)}, got {fmt(got_grad)} (does backward() "
                             f"visit every node of a long chain exactly once?)")
         return "; ".join(problems) or None

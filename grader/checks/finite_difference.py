@@ -21,9 +21,9 @@ import random
 from dataclasses import dataclass
 from typing import Sequence
 
-from .. import references
-from ..config import Question
-from ..probes import Observation, ProbeRequest, Unusable, as_vector
+from ..references import symbolic
+from ..model import Question
+from ..execution.probes import Observation, ProbeRequest, Unusable, as_vector
 from ..results import PartResult
 from .base import Probe, fmt, no_answer, point
 from .fd_steps import EXACT, FORMULA, Component, Finding, Match, Step, candidate_steps, findings, rounding_dominates
@@ -55,7 +55,7 @@ class Params:
     accept_backward: bool = True  # for a forward question: (f(x) - f(x-h)) / h is as good
 
     def __post_init__(self) -> None:
-        references.float_function(self.expression, self.variables)
+        symbolic.float_function(self.expression, self.variables)
         if len(self.point) != len(self.variables):
             raise ValueError(f"point has {len(self.point)} coordinates for {len(self.variables)} variables")
         low, high = self.steps
@@ -83,19 +83,19 @@ def plan(params: Params, rng: random.Random) -> list[Probe]:
 @functools.lru_cache(maxsize=16)
 def components(expression: str, variables: tuple[str, ...], at: tuple[float, ...]) -> tuple[Component, ...]:
     """Each partial derivative at ``at``, with what recognising a finite difference of it needs."""
-    expr = references.parse(expression, variables)
-    fn = references.float_function(expression, variables)
-    scale = references.scale_at(expr, variables, at)
+    expr = symbolic.parse(expression, variables)
+    fn = symbolic.float_function(expression, variables)
+    scale = symbolic.scale_at(expr, variables, at)
     out = []
     for i, v in enumerate(variables):
-        terms = references.dependent_terms(expression, v)
+        terms = symbolic.dependent_terms(expression, v)
         out.append(Component(
             fn, tuple(float(x) for x in at), i,
-            exact=references.value_at(references.partial(expr, v), variables, at),
-            curvature=references.value_at(references.partial(expr, v, 2), variables, at),
-            scale=scale, exact_scale=references.scale_at(references.partial(expr, v), variables, at),
-            partial=references.float_function(terms, variables) if terms else None,
-            partial_scale=references.scale_at(references.parse(terms, variables), variables, at) if terms else 0.0))
+            exact=symbolic.value_at(symbolic.partial(expr, v), variables, at),
+            curvature=symbolic.value_at(symbolic.partial(expr, v, 2), variables, at),
+            scale=scale, exact_scale=symbolic.scale_at(symbolic.partial(expr, v), variables, at),
+            partial=symbolic.float_function(terms, variables) if terms else None,
+            partial_scale=symbolic.scale_at(symbolic.parse(terms, variables), variables, at) if terms else 0.0))
     return tuple(out)
 
 

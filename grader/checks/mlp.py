@@ -15,9 +15,9 @@ import random
 from dataclasses import dataclass
 from typing import Sequence
 
-from .. import nets
-from ..config import Question
-from ..probes import Observation, ProbeRequest, as_number, as_vector
+from ..references import nets
+from ..model import Question
+from ..execution.probes import Observation, ProbeRequest, as_number, as_vector
 from ..results import PartResult
 from .base import Probe, fmt
 from .network import Case, all_close, case, first_mismatch, judge_cases, read_params

@@ -1,7 +1,7 @@
 """What the network checks (``mlp``, ``training``) share: a case, its label, and per-case judging.
 
 A case is one network shape plus the data it is run on. Every probe builds a fresh network from the
-student's class inside the kernel; the grader reads its parameters back (see :mod:`grader.nets` for
+student's class inside the kernel; the grader reads its parameters back (see :mod:`grader.references.nets` for
 the documented order) and recomputes everything else itself.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from .. import nets, references
-from ..probes import Observation, Unusable, as_vector
+from ..references import nets, symbolic
+from ..execution.probes import Observation, Unusable, as_vector
 from ..results import PartResult
 from .base import Probe, fmt, hidden_part, no_answer
 
@@ -63,7 +63,7 @@ def first_mismatch(got: Sequence[float], expected: Sequence[float], names: Seque
                    rel_tol: float, abs_tol: float, what: str = "") -> str | None:
     """``None`` when every entry is close, else how many differ and the first one."""
     wrong = [i for i, (g, e) in enumerate(zip(got, expected))
-             if not references.close(g, e, rel_tol, abs_tol)]
+             if not symbolic.close(g, e, rel_tol, abs_tol)]
     if not wrong:
         return None
     i = wrong[0]
@@ -72,7 +72,7 @@ def first_mismatch(got: Sequence[float], expected: Sequence[float], names: Seque
 
 
 def all_close(got: Sequence[float], expected: Sequence[float], rel_tol: float, abs_tol: float) -> bool:
-    return len(got) == len(expected) and all(references.close(g, e, rel_tol, abs_tol)
+    return len(got) == len(expected) and all(symbolic.close(g, e, rel_tol, abs_tol)
                                              for g, e in zip(got, expected))
 
 

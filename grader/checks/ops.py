@@ -18,8 +18,8 @@ import random
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from .. import graphs, references
-from ..probes import Observation, ProbeRequest, Unusable, as_number, as_vector
+from ..references import graphs, symbolic
+from ..execution.probes import Observation, ProbeRequest, Unusable, as_number, as_vector
 from .base import fmt, no_answer
 
 SEED = 2.0        # z.grad for an operation alone
@@ -141,7 +141,7 @@ def _hint(case: Case, leaf: int, got: float, expected: float, seed: float, data:
     x = data[0]
 
     def same(a: float) -> bool:
-        return math.isfinite(a) and references.close(got, a, 1e-9, 1e-12)
+        return math.isfinite(a) and symbolic.close(got, a, 1e-9, 1e-12)
 
     if seed != 1 and same(expected / seed):
         return "multiply by out.grad"
@@ -211,7 +211,7 @@ def judge_case(case: Case, obs: Observation, rel_tol: float, abs_tol: float) -> 
         return CaseVerdict(False, f"{method}: for {what}, unusable answer: {exc}")
 
     def close(g: float, e: float) -> bool:
-        return references.close(g, e, rel_tol, abs_tol)
+        return symbolic.close(g, e, rel_tol, abs_tol)
 
     if not close(got_data[-1], data[-1]):
         return CaseVerdict(False, f"{method} forward: for {what}, expected z.data = {fmt(data[-1])}, "

@@ -15,9 +15,9 @@ import random
 from dataclasses import dataclass
 from typing import Sequence
 
-from .. import references
-from ..config import Question
-from ..probes import Observation, ProbeRequest, Unusable, as_number, as_vector
+from ..references import symbolic
+from ..model import Question
+from ..execution.probes import Observation, ProbeRequest, Unusable, as_number, as_vector
 from ..results import PartResult
 from .base import Probe, fmt
 from .network import all_close, judge_cases
@@ -106,7 +106,7 @@ def _sigmoid_problem(params: Params, xs: Sequence[float], value: dict) -> str | 
 
 def _softmax_problem(params: Params, inputs: tuple, value: dict) -> str | None:
     logits, label = inputs
-    loss, probs, grad = references.softmax_nll(logits, label)
+    loss, probs, grad = symbolic.softmax_nll(logits, label)
     got_probs = as_vector(value.get("probs"), len(logits), "softmax's probabilities")
     total = math.fsum(got_probs)
     if abs(total - 1.0) > 1e-9:

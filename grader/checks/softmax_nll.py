@@ -16,9 +16,9 @@ import random
 from dataclasses import dataclass
 from typing import Sequence
 
-from .. import graphs, references
-from ..config import Question
-from ..probes import Observation, ProbeRequest, Unusable, as_number, as_vector
+from ..references import graphs, symbolic
+from ..model import Question
+from ..execution.probes import Observation, ProbeRequest, Unusable, as_number, as_vector
 from ..results import PartResult
 from . import ops as battery
 from .base import Probe, fmt, hidden_part, no_answer, raised_in_graph
@@ -85,14 +85,14 @@ def _softmax_problems(params: Params, inputs: tuple[list[float], int], value: ob
     logits, label = inputs
     if type(value) is not dict:
         raise Unusable("the result is not a mapping")
-    loss, _probs, grad = references.softmax_nll(logits, label)
+    loss, _probs, grad = symbolic.softmax_nll(logits, label)
     got_loss = as_number(value.get("loss"), "loss.data")
     got_grad = as_vector(value.get("grad"), len(logits), "the logits' grads")
     problems = []
-    if not references.close(got_loss, loss, params.rel_tol, params.abs_tol):
+    if not symbolic.close(got_loss, loss, params.rel_tol, params.abs_tol):
         problems.append(f"loss.data expected {fmt(loss)}, got {fmt(got_loss)}")
     for i, (g, e) in enumerate(zip(got_grad, grad)):
-        if not references.close(g, e, params.rel_tol, params.abs_tol):
+        if not symbolic.close(g, e, params.rel_tol, params.abs_tol):
             problems.append(f"logits[{i}].grad expected {fmt(e)}, got {fmt(g)}")
     return problems
 
@@ -107,10 +107,10 @@ def _graph_problem(params: Params, nodes: list[list[object]], obs: Observation) 
     got_grads = as_vector(value.get("grad"), len(grads), "leaf grads")
     problems = [f"n{i} = {graphs.describe(nodes[i])} has .data {fmt(g)}, expected {fmt(e)}"
                 for i, (g, e) in enumerate(zip(got_data, data))
-                if not references.close(g, e, params.rel_tol, params.abs_tol)]
-    out_wrong = not references.close(got_data[-1], data[-1], params.rel_tol, params.abs_tol)
+                if not symbolic.close(g, e, params.rel_tol, params.abs_tol)]
+    out_wrong = not symbolic.close(got_data[-1], data[-1], params.rel_tol, params.abs_tol)
     wrong_grads = [f"leaf n{i}.grad expected {fmt(e)}, got {fmt(g)}" for i, (g, e) in enumerate(zip(got_grads, grads))
-                   if not references.close(g, e, params.rel_tol, params.abs_tol)]
+                   if not symbolic.close(g, e, params.rel_tol, params.abs_tol)]
     share = 1 - (out_wrong + len(wrong_grads)) / (1 + len(grads))
     return share, (problems + wrong_grads)[0] if problems or wrong_grads else None
 

@@ -25,9 +25,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .. import nets
-from ..config import Question
-from ..probes import Observation, ProbeRequest, Unusable, as_number, as_vector
+from ..references import nets
+from ..model import Question
+from ..execution.probes import Observation, ProbeRequest, Unusable, as_number, as_vector
 from ..results import PartResult
 from .base import Probe, fmt, no_answer
 from .network import Case, all_close, case, first_mismatch, judge_cases, read_params

@@ -13,10 +13,10 @@ import random
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from .. import graphs
-from ..config import Question
-from ..examples import EXAMPLES, Example
-from ..probes import Observation, ProbeRequest, Unusable
+from ..references import graphs
+from ..model import Question
+from ..references.examples import EXAMPLES, Example
+from ..execution.probes import Observation, ProbeRequest, Unusable
 from ..results import PartResult
 from .autograd import explain, judge_graph
 from .base import Probe, hidden_part, no_answer

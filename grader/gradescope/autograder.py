@@ -16,15 +16,16 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .. import __version__
-from ..config import Assignment, Config, load_config
-from ..grade import GradeOptions, grade_notebook, result_key
+from ..model import Assignment, Config
+from ..config import load_config
+from ..grading.grade import GradeOptions, grade_notebook, result_key
 from ..report.gradescope import error_results, gradescope_results
 from ..report.table import result_table
 from ..results import PartResult, QuestionResult, SubmissionResult, printable_text, write_json_atomic
-from ..submission import Unreadable, printable_name, read_notebook_file
+from ..intake.submission import Unreadable, printable_name, read_notebook_file
 from ..sandbox import detect
 from ..sandbox.denylist import protected_paths
-from ..otterbridge.zips import is_submission_zip, notebook_file
+from ..intake.otterzip import is_submission_zip, notebook_file
 from .provision import lock
 
 DEFAULT_ROOT = Path("/autograder")

@@ -1,7 +1,7 @@
 """``grader build gradescope``: a reproducible ``autograder.zip`` in Gradescope's layout.
 
 The zip's root holds ``setup.sh`` and ``run_autograder`` (Gradescope's required names), a wheel of
-this grader (:mod:`grader.wheel`: from the source checkout, or the installed wheel packed again),
+this grader (:mod:`grader.gradescope.wheel`: from the source checkout, or the installed wheel packed again),
 and an ``assignments.yml`` holding only the chosen assignment (references are computed from it at
 grading time; no solution is shipped). Same inputs,
 same bytes: entries are sorted, every timestamp is 1980-01-01, permissions are fixed, and the wheel
@@ -19,8 +19,9 @@ from pathlib import Path
 
 import yaml
 
-from ..config import Config, load_config
-from ..wheel import build_wheel, write_atomic, write_zip
+from ..model import Config
+from ..config import load_config
+from .wheel import build_wheel, write_atomic, write_zip
 
 _DROPPED_KEYS = ("exercise", "solution")  # instructor-side paths: not needed, not shipped
 

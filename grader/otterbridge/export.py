@@ -25,7 +25,7 @@ import nbformat
 
 from .. import _in_kernel
 from ..checks import fd_steps
-from ..config import Assignment, Config
+from ..model import Assignment, Config
 from ..errors import UsageError
 from .specs import Spec, published_parts, specs
 

@@ -16,13 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from .. import graphs, nets, references
+from ..references import graphs, nets, symbolic
 from ..checks import registry
 from ..checks.base import fmt, point
 from ..checks.finite_difference import components
 from ..checks.network import Case
-from ..config import Assignment, CheckKind, Question
-from ..examples import EXAMPLES
+from ..model import Assignment, CheckKind, Question
+from ..references.examples import EXAMPLES
 
 # The kinds whose every part is judged at hidden inputs only: nothing to publish as a test.
 NO_PUBLISHED = (CheckKind.AUTOGRAD, CheckKind.DEEP_CHAIN, CheckKind.ACCURACY)
@@ -66,14 +66,14 @@ def _spec(q: Question) -> dict[str, Any]:
     probe = _probe(q)
     base = {"task": probe.request.task, "args": list(probe.request.args)}
     if q.kind is CheckKind.ANALYTIC_GRADIENT:
-        expr = references.parse(p.expression, p.variables)
+        expr = symbolic.parse(p.expression, p.variables)
         call = f"{p.function}{point(p.point)}"
         return {**base, "judge": "gradient", "function": p.function, "call": call, "label": call,
-                "expected": references.gradient_at(expr, p.variables, p.point),
+                "expected": symbolic.gradient_at(expr, p.variables, p.point),
                 "names": [f"d{p.function.removeprefix('grad') or 'f'}/d{v}" for v in p.variables],
                 "rel_tol": p.rel_tol, "abs_tol": p.abs_tol, "ok": f"{call} is correct"}
     if q.kind is CheckKind.SOFTMAX_NLL:
-        loss, _, grad = references.softmax_nll(list(p.logits), p.label)
+        loss, _, grad = symbolic.softmax_nll(list(p.logits), p.label)
         return {**base, "judge": "softmax_nll", "loss": loss, "grad": grad, "rel_tol": p.rel_tol,
                 "abs_tol": p.abs_tol,
                 "label": f"`{p.softmax}` on `{p.value_class}` logits {fmt(list(p.logits))}",
@@ -98,7 +98,7 @@ def _spec(q: Question) -> dict[str, Any]:
                     "grad": [float(2 * v * (1 - v)) for v in s], "rel_tol": p.rel_tol,
                     "abs_tol": p.abs_tol, "label": probe.label,
                     "ok": f"{probe.label}: values and gradients match"}
-        loss, probs, grad = references.softmax_nll(list(p.logits), p.label)
+        loss, probs, grad = symbolic.softmax_nll(list(p.logits), p.label)
         return {**base, "judge": "softmax_ce", "loss": loss, "probs": probs, "grad": grad,
                 "rel_tol": p.rel_tol, "abs_tol": p.abs_tol, "label": probe.label,
                 "ok": f"{probe.label}: probabilities, loss and gradients match"}
@@ -190,6 +190,6 @@ def _fd(q: Question) -> dict[str, Any]:
             "abs_tol": p.abs_tol, "rel_tol": p.rel_tol, "accept_backward": p.accept_backward,
             "components": [{"exact": c.exact, "curvature": c.curvature, "scale": c.scale,
                             "exact_scale": c.exact_scale, "partial_scale": c.partial_scale,
-                            "partial": references.dependent_terms(p.expression, v)}
+                            "partial": symbolic.dependent_terms(p.expression, v)}
                            for c, v in zip(comps, p.variables)],
             "what": what, "label": f"`{p.variable}`", "ok": f"`{p.variable}` is a correct {what}"}

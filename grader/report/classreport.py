@@ -17,7 +17,7 @@ from typing import Sequence
 from urllib.parse import quote
 
 from .. import __version__
-from ..overrides import PART, Override, apply_overrides
+from ..gradebook.overrides import PART, Override, apply_overrides
 from ..results import Status, SubmissionResult, printable_text
 from ..results import points as number  # two decimals, as the terminal and the feedback
 from .failures import failure_kinds

@@ -6,7 +6,7 @@ import re
 
 from ..results import QuestionResult, SubmissionResult, printable_text, points
 
-OVERRIDE = "instructor override"  # the part an instructor's override adds (grader.overrides.PART)
+OVERRIDE = "instructor override"  # the part an instructor's override adds (grader.gradebook.overrides.PART)
 
 
 def submitted_name(submission: str) -> str:

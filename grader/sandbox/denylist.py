@@ -10,7 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..config import Config, Preview
+from ..model import Config, Preview
 from .allowlist import grader_files
 
 

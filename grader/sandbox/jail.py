@@ -44,7 +44,7 @@ import time
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from ..config import Limits
+from ..model import Limits
 from . import cgroup
 from . import usage
 from .allowlist import (CONNECTION, HOME, SOCKETS, bwrap_args, landlock_abi, landlock_rules, memfd,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from ..config import Limits
+from ..model import Limits
 from . import cgroup
 
 _MIB = 1024 * 1024

@@ -6,7 +6,7 @@ shows progress and rewrites the live report. Each submission is one Dask task: i
 bytes go to a worker, which grades it in a sandboxed kernel of its own (student code never runs in
 the worker process) and sends the result back. No shared file system is needed.
 
-Before anything is created every worker is checked (:mod:`grader.cluster_worker`): the same grader
+Before anything is created every worker is checked (:mod:`grader.grading.cluster_worker`): the same grader
 version and the same grader files (a digest of the installed package), and a sandbox at least as
 strong as a local batch would need. A worker that fails is named and the run refused. Checked
 workers are then given the resource ``grader-slots`` (``--jobs``, else their thread count), and
@@ -29,15 +29,15 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-from . import __version__
+from .. import __version__
 from .batch import _Batch
 from .cluster_worker import RESOURCE, code_digest, drain, grade_task, running, set_slots
-from .config import Config
-from .errors import UsageError
+from ..model import Config
+from ..errors import UsageError
 from .grade import rejected_result
-from .results import SubmissionResult
-from .sandbox import Level, Policy
-from .submission import Unreadable
+from ..results import SubmissionResult
+from ..sandbox import Level, Policy
+from ..intake.submission import Unreadable
 
 CONNECT_TIMEOUT = 15.0   # seconds to reach the scheduler, and to wait for a first worker
 STOP_TIMEOUT = 60.0      # seconds to wait, after Ctrl-C, for the workers to close our kernels
@@ -50,7 +50,7 @@ def _identity_probe() -> Callable[..., dict[str, Any]]:
     def identity(config: bytes, kernel_user: Any, no_sandbox: bool, dask_worker: Any = None) -> dict[str, Any]:
         from distributed.protocol.pickle import loads
         try:
-            from grader.cluster_worker import worker_identity
+            from grader.grading.cluster_worker import worker_identity
         except Exception as exc:  # noqa: BLE001
             return {"error": f"the grader is not installed there ({type(exc).__name__}: {exc})"}
         return worker_identity(dask_worker, loads(config), kernel_user, no_sandbox)

@@ -16,7 +16,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Iterator
 
-from ..submission import MAX_BYTES, Unreadable, printable_name, read_notebook_file, read_zip_member
+from .submission import MAX_BYTES, Unreadable, printable_name, read_notebook_file, read_zip_member
 
 _LITTER = ("__MACOSX", ".ipynb_checkpoints", "__pycache__")
 

@@ -1,4 +1,4 @@
-"""The grader's side of a Dask worker (see :mod:`grader.cluster`): the check, the slots, the task.
+"""The grader's side of a Dask worker (see :mod:`grader.grading.cluster`): the check, the slots, the task.
 
 A worker process grades as a local batch does: in one event loop (a thread of its own, for the
 process's life) each task takes a kernel started ahead of it and starts the next one while it
@@ -16,14 +16,14 @@ import threading
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from . import __version__
-from .config import Assignment, Config, Limits
-from .errors import KernelStartError
+from .. import __version__
+from ..model import Assignment, Config, Limits
+from ..errors import KernelStartError
 from .grade import GradeOptions, grade_notebook_async, not_started_result
-from .kernel import Kernel
-from .results import SubmissionResult
-from .sandbox import Level, Policy
-from .submission import Rejected, parse_notebook
+from ..execution.kernel import Kernel
+from ..results import SubmissionResult
+from ..sandbox import Level, Policy
+from ..intake.submission import Rejected, parse_notebook
 
 RESOURCE = "grader-slots"
 IDLE = 10.0  # seconds a kernel started ahead waits for a task before it is closed
@@ -37,7 +37,7 @@ _LOCK = threading.Lock()
 
 def code_digest() -> str:
     """sha256 of the installed grader package's files: two installs grade alike when it matches."""
-    root = Path(__file__).resolve().parent
+    root = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
@@ -49,8 +49,8 @@ def worker_identity(dask_worker: Any, config: Config, kernel_user: str | None,
                     no_sandbox: bool) -> dict[str, Any]:
     """What a worker would grade with: version, files, isolation, threads. Keeps its policy."""
     global _POLICY
-    from .sandbox import detect
-    from .sandbox.denylist import protected_paths
+    from ..sandbox import detect
+    from ..sandbox.denylist import protected_paths
 
     answer: dict[str, Any] = {"version": __version__, "code": code_digest(),
                               "threads": dask_worker.state.nthreads}

@@ -18,16 +18,16 @@ import os
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
-from .errors import UsageError
+from ..errors import UsageError
 from .overrides import Override, apply_overrides, describe, load_overrides
-from .report.classreport import REPORT, Entry, class_report
-from .report.feedback import feedback_markdown
-from .report.gradebook import DAMAGED, NOT_GRADED, GradebookRow, gradebook_csv, text_cell
-from .report.gradescope import gradescope_results
-from .report.webpage import feedback_html
-from .results import SubmissionResult, write_json_atomic, write_text_atomic
-from .sandbox.reap import kill_token
-from .submission import printable_name
+from ..report.classreport import REPORT, Entry, class_report
+from ..report.feedback import feedback_markdown
+from ..report.gradebook import DAMAGED, NOT_GRADED, GradebookRow, gradebook_csv, text_cell
+from ..report.gradescope import gradescope_results
+from ..report.webpage import feedback_html
+from ..results import SubmissionResult, write_json_atomic, write_text_atomic
+from ..sandbox.reap import kill_token
+from ..intake.submission import printable_name
 
 GRADES = "grades.csv"
 

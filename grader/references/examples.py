@@ -1,6 +1,6 @@
 """Worked examples as fixed expression graphs over named inputs: micrograd's README, the neuron.
 
-Each example is a template in the node format of :mod:`grader.graphs` whose leaves are named inputs;
+Each example is a template in the node format of :mod:`grader.references.graphs` whose leaves are named inputs;
 :meth:`Example.nodes` puts numbers in. The kernel builds the nodes from the student's fresh ``Value``
 objects (never the notebook's variables) and the grader differentiates them with SymPy.
 """

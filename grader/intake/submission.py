@@ -18,7 +18,7 @@ from typing import IO, Any, Callable, Iterable, Sequence
 import nbformat
 from nbformat import v4
 
-from .text import one_line
+from ..text import one_line
 
 MAX_BYTES = 64 * 1024 * 1024  # a batch's grader stays under 500 MB with two of these at once
 LINK = "is a symbolic link; links are not followed"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from .text import clip, one_line, shown
+from ..text import clip, one_line, shown
 
 MIME = "application/x-grader-probe"
 MAX_PAYLOAD = 2_000_000

@@ -5,7 +5,7 @@ kernel of its own, and starts the kernel for its next submission while grading t
 so that no submission waits for a kernel to start. With an output folder every result is written
 atomically the moment it is done, and a result whose key (notebook bytes, config, grader version)
 is current is not graded again; ``grades.csv`` is always rebuilt from every stored result (see
-:mod:`grader.store`), so regrading a few students keeps everyone else's rows. The class report
+:mod:`grader.gradebook.store`), so regrading a few students keeps everyone else's rows. The class report
 ``report.html`` is rewritten every few seconds as results arrive, and once more at the end.
 """
 
@@ -14,37 +14,27 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import json
 import os
 import signal
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence, TextIO
+from typing import Callable, Sequence, TextIO
 
-from .config import Assignment, Config, Limits
-from .errors import KernelStartError, UsageError
+from ..errors import KernelStartError
+from ..execution.kernel import Kernel
+from ..gradebook.overrides import Override, load_overrides
+from ..gradebook.store import Store
+from ..intake.submission import Rejected, Unreadable, parse_notebook
+from ..model import Limits
+from ..report.progress import Progress
+from ..results import SubmissionResult
+from ..sandbox.machine import fit_jobs
 from .grade import GradeOptions, grade_notebook_async, not_started_result, rejected_result, result_key
-from .ids import Source, discover
-from .recognise import by_content
-from .kernel import Kernel
-from .report.progress import Progress
-from .overrides import Override, load_overrides
-from .results import SubmissionResult
-from .sandbox.machine import fit_jobs
-from .store import Store
-from .submission import Rejected, Unreadable, parse_notebook
+from .jobs import Job
 
 REPORT_EVERY = 5.0  # seconds between rewrites of report.html while grading (~50 ms for 300 students)
-
-
-@dataclass(frozen=True)
-class Job:
-    """One submission to grade, and the assignment to grade it against."""
-
-    source: Source
-    assignment: Assignment
 
 
 @dataclass
@@ -70,57 +60,6 @@ class BatchReport:
 
 def _key(job: Job, data: bytes, config_digest: str) -> dict[str, str]:
     return result_key(data, job.assignment, config_digest)
-
-
-def pick_assignment(config: Config, names: Iterable[str], explicit: str | None,
-                    sources: Sequence[Source] = ()) -> Assignment:
-    """The assignment named, the only one, the one every recognisable file name points at, or
-    the one the notebooks themselves point at (their stamp, names and headings; a few are read)."""
-    if explicit is not None or len(config.assignments) == 1:
-        return config.get(explicit)
-    stems = {a.id: Path(a.notebook).stem.lower() for a in config.assignments.values()}
-    seen = {aid for name in names for aid, stem in stems.items() if stem in name.lower()}
-    if len(seen) == 1:
-        return config.assignments[seen.pop()]
-    if not seen:
-        seen = _by_content(config, sources)
-        if len(seen) == 1:
-            return config.assignments[seen.pop()]
-    raise UsageError("cannot tell which assignment these submissions are for; pass --assignment "
-                     f"({', '.join(config.assignments)})")
-
-
-def _by_content(config: Config, sources: Sequence[Source], sample: int = 5) -> set[str]:
-    """Assignment ids that a few readable notebooks' content points at, when they all agree."""
-    verdicts = []
-    for source in sources:
-        if len(verdicts) == sample:
-            break
-        if source.missing is not None:
-            continue
-        try:
-            notebook = json.loads(source.read())
-        except Exception:  # noqa: BLE001 -- unreadable or not JSON: it says nothing
-            continue
-        if isinstance(notebook, dict):
-            found = by_content(config, notebook)
-            if len(found) < len(config.assignments):
-                verdicts.append({a.id for a in found})
-    return set.union(*verdicts) if verdicts else set()
-
-
-def folder_jobs(config: Config, roots: Sequence[Path], explicit: str | None
-                ) -> tuple[list[Job], list[str]]:
-    """One job per student found under ``roots`` (folders, zips, notebooks), and any warnings."""
-    try:
-        sources, _ = discover(roots)
-        if not sources:
-            return [], []
-        assignment = pick_assignment(config, [s.name for s in sources], explicit, sources)
-        sources, warnings = discover(roots, prefer=Path(assignment.notebook).stem)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    return [Job(s, assignment) for s in sources], warnings
 
 
 class _Batch:
@@ -299,8 +238,8 @@ def run_batch(jobs: Sequence[Job], *, options: GradeOptions = GradeOptions(), co
               engine: Callable[..., _Batch] | None = None) -> BatchReport:
     """Grade ``jobs``; with ``out``, write and reuse per-submission results and ``grades.csv``.
 
-    ``store`` replaces ``Store(out)`` (shards share one: :mod:`grader.shard`); ``engine`` replaces
-    the local kernels with another executor of the same jobs (:mod:`grader.cluster`).
+    ``store`` replaces ``Store(out)`` (shards share one: :mod:`grader.grading.shard`); ``engine`` replaces
+    the local kernels with another executor of the same jobs (:mod:`grader.grading.cluster`).
     """
     options = options.resolved()
     store = store if store is not None else Store(out) if out is not None else None
@@ -364,4 +303,4 @@ def run_batch(jobs: Sequence[Job], *, options: GradeOptions = GradeOptions(), co
     return report
 
 
-__all__ = ["BatchReport", "Job", "Outcome", "folder_jobs", "pick_assignment", "run_batch"]
+__all__ = ["BatchReport", "Outcome", "run_batch"]

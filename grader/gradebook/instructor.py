@@ -7,11 +7,11 @@ import os
 import tempfile
 from pathlib import Path
 
-from .errors import UsageError
+from ..errors import UsageError
 from .overrides import Override, check_override, load_overrides, save_overrides
-from .report.lms import Export, canvas_import, roster_join
-from .results import points as show
-from .results import write_text_atomic
+from ..report.lms import Export, canvas_import, roster_join
+from ..results import points as show
+from ..results import write_text_atomic
 from .store import GRADES, Store
 
 

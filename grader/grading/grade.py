@@ -15,18 +15,19 @@ from typing import Callable, Sequence
 
 from jupyter_core.utils import run_sync
 
-from . import __version__
-from .checks import registry
-from .checks.base import Probe, with_notes
-from .config import Assignment, CheckKind, Config, Question, load_config, preview
-from .errors import GraderError, KernelStartError
-from .kernel import Kernel
-from .probes import Observation, ObsStatus
-from .results import CellReport, PartResult, QuestionResult, SubmissionResult
-from .sandbox import Policy, detect
-from .sandbox.clock import BACKSTOP
-from .sandbox.denylist import protected_paths
-from .submission import Rejected, parse_notebook, read_notebook_file
+from .. import __version__
+from ..checks import registry
+from ..checks.base import Probe, with_notes
+from ..model import Assignment, CheckKind, Config, Question
+from ..config import load_config, preview
+from ..errors import GraderError, KernelStartError
+from ..execution.kernel import Kernel
+from ..execution.probes import Observation, ObsStatus
+from ..results import CellReport, PartResult, QuestionResult, SubmissionResult
+from ..sandbox import Policy, detect
+from ..sandbox.clock import BACKSTOP
+from ..sandbox.denylist import protected_paths
+from ..intake.submission import Rejected, parse_notebook, read_notebook_file
 
 
 @dataclass(frozen=True)

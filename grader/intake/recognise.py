@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterable
 
-from .config import Assignment, Config
+from ..model import Assignment, Config
 from .submission import read_notebook_file
 
 METADATA_KEY = "grader"  # notebook.metadata.grader.assignment = "<assignment id>"

@@ -22,7 +22,7 @@ import zipfile
 from importlib import metadata
 from pathlib import Path
 
-from .errors import GraderError
+from ..errors import GraderError
 
 DISTRIBUTION = "micrograd-autograder"
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -57,7 +57,7 @@ def normalize_zip(data: bytes) -> bytes:
 
 def checkout() -> Path | None:
     """The source checkout this grader was imported from (where ``pyproject.toml`` is), if any."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     if (root / "pyproject.toml").is_file() and (root / "grader" / "__init__.py").is_file():
         return root
     return None
@@ -100,7 +100,7 @@ def _repack_installed(*, config: bool) -> tuple[str, bytes]:
         dist = metadata.distribution(DISTRIBUTION)
     except metadata.PackageNotFoundError:
         dist = None
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]
     if dist is None or not dist.files or dist.read_text("WHEEL") is None:
         raise GraderError(f"cannot build the grader's wheel: {package} is neither a source checkout "
                           f"(with pyproject.toml) nor installed from a wheel; run this command in "

@@ -26,14 +26,14 @@ from jupyter_client.kernelspec import KernelSpec
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-from .config import Limits
-from .errors import KernelStartError
-from .sandbox import Jail, Level, Policy
-from .sandbox.clock import BACKSTOP, Stopwatch
+from ..model import Limits
+from ..errors import KernelStartError
+from ..sandbox import Jail, Level, Policy
+from ..sandbox.clock import BACKSTOP, Stopwatch
 from .probes import (MIME, Observation, ObsStatus, ProbeRequest, install_code, new_nonce,
                      parse_result, probe_code)
-from .results import CellReport
-from .text import clip, shown
+from ..results import CellReport
+from ..text import clip, shown
 
 _MAX_RESTARTS = 6
 _START_ATTEMPTS = 3

@@ -26,11 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
-from .errors import UsageError
-from .overrides import Override
-from .results import SubmissionResult
-from .sandbox.reap import kill_token
-from .store import Store
+from ..errors import UsageError
+from ..gradebook.overrides import Override
+from ..results import SubmissionResult
+from ..sandbox.reap import kill_token
+from ..gradebook.store import Store
 
 T = TypeVar("T")
 _SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")

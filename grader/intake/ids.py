@@ -64,7 +64,7 @@ class Source:
     def read(self, limit: int = MAX_BYTES) -> bytes:
         """The notebook's bytes, at most ``limit`` of them.
 
-        Raises :class:`~grader.submission.Unreadable` for a link, a special file or a file over
+        Raises :class:`~grader.intake.submission.Unreadable` for a link, a special file or a file over
         the cap, else OSError, zipfile.BadZipFile or KeyError when unreadable.
         """
         if self.path is None:
@@ -75,7 +75,7 @@ class Source:
             with zipfile.ZipFile(self.path) as archive:
                 data = read_zip_member(archive, archive.getinfo(self.member), self.name, limit)
         if self.name.lower().endswith(".zip"):  # a student's zip, as otter's grader.export() makes
-            from .otterbridge.zips import notebook_in_zip
+            from .otterzip import notebook_in_zip
             return notebook_in_zip(data, self.name, limit)[1]
         return data
 

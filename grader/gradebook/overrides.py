@@ -16,9 +16,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from .errors import UsageError
-from .results import PartResult, QuestionResult, SubmissionResult, Visibility, write_text_atomic
-from .results import points as show
+from ..errors import UsageError
+from ..results import PartResult, QuestionResult, SubmissionResult, Visibility, write_text_atomic
+from ..results import points as show
 
 FILE = "overrides.csv"
 COLUMNS = ("id", "question", "points", "reason", "date")

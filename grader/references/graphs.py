@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 
 import sympy
 
-from . import references
+from . import symbolic
 
 UNARY = ("neg", "exp", "log", "tanh", "relu")
 BINARY = ("add", "sub", "mul", "div")
@@ -111,8 +111,8 @@ def reference(nodes: Sequence[Sequence[Any]]) -> tuple[list[float], list[float]]
             # The constant's exact decimal value: nsimplify would "recognise" 1.031 as a product
             # of fractional powers of primes, equal as a float but very slow to evaluate.
             exprs.append(_SYMPY_BINARY[op](exprs[node[1]], sympy.Rational(repr(node[2]))))
-    data = [references.value_at(e, names, point) for e in exprs]
-    grads = references.gradient_at(exprs[-1], names, point)
+    data = [symbolic.value_at(e, names, point) for e in exprs]
+    grads = symbolic.gradient_at(exprs[-1], names, point)
     return data, grads
 
 
