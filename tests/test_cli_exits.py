@@ -19,7 +19,7 @@ OTHER_CODES = {code for table in (exits.OUT, exits.EXPORT, exits.BUILD, exits.WR
 
 
 def _table(text: str, heading: str) -> dict[int, list[str]]:
-    """The rows (code → cells) of the first table whose header starts with ``| code |`` after ``heading``."""
+    """The rows (code → cells) of the first table (header ``| code |``) after ``heading``."""
     rest = text[text.index(heading):]
     rows: dict[int, list[str]] = {}
     for line in rest[rest.index("| code |"):].splitlines()[2:]:

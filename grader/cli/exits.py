@@ -21,7 +21,8 @@ def epilog(rows: Rows, title: str = "exit codes:") -> str:
 RUN: Rows = (
     (Exit.OK, "graded, whatever the scores (a rejected or broken notebook is graded, with the reason)"),
     (Exit.USAGE, "bad arguments or config: nothing was graded and nothing created"),
-    (Exit.NO_KERNEL, "no kernel could be started for any submission that needed one (each result says so)"),
+    (Exit.NO_KERNEL, "no kernel could be started for any submission that needed one "
+                     "(each result says so)"),
     (Exit.INTERNAL, "the grader failed on some submission: its result says so; run again to regrade it\n"
                     "(or a stored result in OUT is damaged: named on stderr, `damaged_result` in grades.csv)"),
     (Exit.INTERRUPTED, "interrupted: run the same command again to finish a batch"),
@@ -29,7 +30,8 @@ RUN: Rows = (
 OUT: Rows = (  # override, report, merge: commands on an --out folder
     (Exit.OK, "done"),
     (Exit.USAGE, "bad arguments (or another grader is writing to OUT): nothing was changed"),
-    (Exit.INTERNAL, "(report, merge) a stored result is damaged: named on stderr, `damaged_result` in grades.csv"),
+    (Exit.INTERNAL, "(report, merge) a stored result is damaged: named on stderr, "
+                    "`damaged_result` in grades.csv"),
 )
 EXPORT: Rows = (
     (Exit.OK, "done (students without a score are listed)"),
