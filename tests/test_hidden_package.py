@@ -80,7 +80,7 @@ for sp in sites:
                     continue
             if readable(p):
                 found.append('site-packages ' + os.path.basename(p))
-for p in [os.path.join({package!r}, 'cli.py'), os.path.join({package!r}, 'assignments.yml'),
+for p in [os.path.join({package!r}, 'cli', '__init__.py'), os.path.join({package!r}, 'assignments.yml'),
           os.path.join({prefix!r}, 'bin', 'grader'), os.path.join(sys.prefix, 'bin', 'grader')]:
     if readable(p):
         found.append('file ' + p)

@@ -236,7 +236,7 @@ def test_grading_one_notebook_says_what_it_is_doing(config, policy):
 
 
 def test_an_ambiguous_notebook_is_asked_by_number_and_again_after_a_typo(config, tmp_path, monkeypatch, capsys):
-    import grader.cli as cli
+    import grader.cli.choose as cli
 
     path = write(tmp_path / "scratch.ipynb", ["x = 1"])
     answers = iter(["mlpp", "3"])

@@ -7,13 +7,12 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from ..errors import GraderError
+from ..errors import Exit, reporting
 from .autograder import autograder_root, run
 from .provision import provision
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run one step; the exit code is non-zero only when setup failed or no result could be written."""
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m grader.gradescope", description=__doc__)
     sub = parser.add_subparsers(dest="step", required=True)
     setup = sub.add_parser("setup", help="from setup.sh: kernel user, locked source, smoke test")
@@ -24,18 +23,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     grade.add_argument("--assignment", help="default: the only assignment in source/assignments.yml")
     grade.add_argument("--kernel-user", help="run kernels as this account (default: a uid of their own)")
     grade.add_argument("--seed", type=int, help="seed for hidden inputs (default: fresh randomness)")
-    args = parser.parse_args(argv)
-    if args.step == "setup":
-        try:
-            for line in provision(args.source.resolve(), args.kernel_user):
-                print(f"grader setup: {line}")
-        except GraderError as exc:
-            print(f"grader setup: error: {exc}", file=sys.stderr)
-            return exc.exit_code
-        return 0
+    return parser
+
+
+def _setup(args: argparse.Namespace) -> int:
+    for line in provision(args.source.resolve(), args.kernel_user):
+        print(f"grader setup: {line}")
+    return Exit.OK
+
+
+def _run(args: argparse.Namespace) -> int:
     run(args.root or autograder_root(), kernel_user=args.kernel_user, assignment_id=args.assignment,
         seed=args.seed)
-    return 0
+    return Exit.OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one step; the exit code is non-zero only when setup failed or no result could be written."""
+    args = _parser().parse_args(argv)
+    step = _setup if args.step == "setup" else _run
+    return reporting(lambda: step(args), f"grader {args.step}", lambda line: print(line, file=sys.stderr))
 
 
 if __name__ == "__main__":
