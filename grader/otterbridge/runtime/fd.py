@@ -30,7 +30,7 @@ def judge_fd(s: dict[str, Any], env: dict[str, Any]) -> str:
         return "`%s`: unusable answer: %s" % (s["variable"], exc)
     fn = _fd_function(s, s["expression"])
     point, asked, low, high, h = tuple(s["point"]), s["scheme"], s["low"], s["high"], s["h"]
-    comps = [Component(fn, point, i, partial=_fd_function(s, c.pop("partial")), **c)
+    comps = [Component(fn, point, i, partial=_fd_partial(s, c.pop("partial")), **c)
              for i, c in enumerate(dict(c) for c in s["components"])]
     steps = [(candidate_steps(x, low, high, h),
               [t for t in candidate_steps(x, 1e-16, 0.5, h) if t.value < low or t.value > high])
@@ -77,15 +77,20 @@ def judge_fd(s: dict[str, Any], env: dict[str, Any]) -> str:
                    "step reproduces" % (fmt(c.estimate(h, asked)), _FD_NAMES[asked], h, low, high, fmt(g)))
         problems.append("%s: %s" % (name, why))
     if not problems:
-        return s["ok"]
+        ok: str = s["ok"]
+        return ok
     return ("`%s` should be the %s (any step from %g to %g, for example h = %g, within %g of the "
             "gradient): %s" % (s["variable"], s["what"], low, high, h, s["abs_tol"], "; ".join(problems)))
 
 
-def _fd_function(s: dict[str, Any], expression: str | None) -> Callable[..., float] | None:
-    if expression is None:
-        return None
-    return eval("lambda %s: %s" % (", ".join(s["variables"]), expression), dict(_MATH_NAMES))
+def _fd_function(s: dict[str, Any], expression: str) -> Callable[..., float]:
+    fn: Callable[..., float] = eval("lambda %s: %s" % (", ".join(s["variables"]), expression),
+                                    dict(_MATH_NAMES))
+    return fn
+
+
+def _fd_partial(s: dict[str, Any], expression: str | None) -> Callable[..., float] | None:
+    return None if expression is None else _fd_function(s, expression)
 
 
 _MATH_NAMES = {"__builtins__": {}, "sin": _math.sin, "cos": _math.cos, "tan": _math.tan,
