@@ -13,11 +13,11 @@ library only, Python 3.10 compatible, annotations never evaluated. This file onl
 
 from __future__ import annotations
 
-from pathlib import Path
+from importlib import resources
 
 MODULES = ("compare", "observe", "judges", "networks", "fd", "check")
 
 
 def module_source(name: str) -> str:
     """The text of one part of this package, as installed."""
-    return (Path(__file__).parent / f"{name}.py").read_text(encoding="utf-8")
+    return resources.files(__name__).joinpath(f"{name}.py").read_text(encoding="utf-8")
