@@ -25,6 +25,7 @@ run: $(STAMP)
 	$(BIN)/grader run examples/sample_class/canvas_download.zip --out out/sample_class
 
 test: $(STAMP)
+	$(BIN)/python -m mypy --strict grader
 	$(BIN)/python -m pytest -n 2 -q
 
 bench: $(STAMP)

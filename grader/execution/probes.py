@@ -7,9 +7,9 @@ import json
 import math
 import secrets
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
+from .. import inkernel
 from ..text import clip, one_line, shown
 
 MIME = "application/x-grader-probe"
@@ -54,8 +54,8 @@ class Observation:
 
 
 def runner_source() -> str:
-    """The in-kernel runner's source text."""
-    return resources.files("grader").joinpath("_in_kernel.py").read_text(encoding="utf-8")
+    """The in-kernel runner's source text: the modules of ``grader.inkernel``, assembled in order."""
+    return inkernel.runner_source()
 
 
 def install_code(module_key: str, output_limit: int) -> str:

@@ -54,7 +54,7 @@ def assignment_yaml(config: Config, assignment_id: str) -> str:
 
 
 def _template(name: str) -> bytes:
-    return resources.files(__package__).joinpath("templates", name).read_bytes()
+    return resources.files(__package__).joinpath("templates").joinpath(name).read_bytes()
 
 
 def build_gradescope_zip(config_path: Path, output: Path, assignment_id: str | None = None,

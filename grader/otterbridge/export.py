@@ -23,26 +23,26 @@ from typing import Any
 
 import nbformat
 
-from .. import _in_kernel
+from .. import inkernel
 from ..checks import fd_steps
 from ..model import Assignment, Config
 from ..errors import UsageError
+from . import runtime
 from .specs import Spec, published_parts, specs
 
 RUNTIME_NAME = "grader_otter"
 _HEADING = re.compile(r"^\s*#", re.MULTILINE)
 
 
-def _source(module: Any) -> str:
-    return inspect.getsource(module)
-
-
 def test_source(spec: Spec) -> str:
-    """The Python that a test sends into the student's kernel before judging (no hidden data)."""
-    parts = [_source(fd_steps)] if spec.data["judge"] == "fd" else []
-    runtime = (Path(__file__).parent / "_runtime.py").read_text(encoding="utf-8")
-    parts += [_source(_in_kernel), runtime, f"SPEC = {json.loads(json.dumps(spec.data))!r}\n"]
-    return "\n".join(parts)
+    """The Python that a test sends into the student's kernel before judging (no hidden data): for
+    a finite-difference question the step recovery, then the probe runner's parts and the check's,
+    then ``SPEC``, assembled as one source for one namespace."""
+    parts = [inspect.getsource(fd_steps)] if spec.data["judge"] == "fd" else []
+    parts += [inkernel.module_source(name) for name in inkernel.MODULES]
+    parts += [runtime.module_source(name) for name in runtime.MODULES]
+    parts.append(f"SPEC = {json.loads(json.dumps(spec.data))!r}\n")
+    return inkernel.assemble(*parts)
 
 
 def ok_test(spec: Spec) -> dict[str, Any]:

@@ -67,7 +67,8 @@ def page(title: str, body: str, *, refresh: int | None = None) -> str:
 
 def markdown_html(text: str) -> str:
     """Markdown as HTML: raw HTML shown as text, links and images shown as their source."""
-    return _MARKDOWN.render(text)
+    html: str = _MARKDOWN.render(text)
+    return html
 
 
 def feedback_html(result: SubmissionResult) -> str:
