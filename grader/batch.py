@@ -32,6 +32,7 @@ from .kernel import Kernel
 from .report.progress import Progress
 from .overrides import Override, load_overrides
 from .results import SubmissionResult
+from .sandbox import zygote as zygotes
 from .sandbox.machine import fit_jobs
 from .store import Store
 from .submission import Rejected, Unreadable, parse_notebook
@@ -352,7 +353,9 @@ def run_batch(jobs: Sequence[Job], *, options: GradeOptions = GradeOptions(), co
                                    progress=progress, overrides=overrides)
         interrupted = False
         if todo:
-            interrupted = asyncio.run(batch.run())
+            with zygotes.using(options.policy) if engine is None and options.policy is not None \
+                    else contextlib.nullcontext():
+                interrupted = asyncio.run(batch.run())
         progress.close()
         for (index, job), i in zip(todo, range(len(todo))):
             if i in batch.results:
