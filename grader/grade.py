@@ -121,6 +121,7 @@ async def grade_notebook_async(data: bytes, assignment: Assignment, *, name: str
     key = result_key(data, assignment, config_digest)
     options = options.resolved()
     assert options.policy is not None
+    policy = options.policy
     # Fresh per submission unless given; recorded in the result so that `--seed` reproduces it.
     seed = options.seed if options.seed is not None else fresh_seed()
 
@@ -128,7 +129,7 @@ async def grade_notebook_async(data: bytes, assignment: Assignment, *, name: str
         return SubmissionResult(assignment=assignment.id, submission=name,
                                 execution_time=time.monotonic() - start,
                                 grader_version=__version__, key=key,
-                                isolation=described(options.policy, getattr(kernel, "startup", None)),
+                                isolation=described(policy, getattr(kernel, "startup", None)),
                                 seed=seed, **kw)  # type: ignore[arg-type]
 
     try:
