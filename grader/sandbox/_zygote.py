@@ -182,13 +182,16 @@ def _child(req: Dict[str, Any], chan: socket.socket) -> int:
 
 def _serve(control: socket.socket) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the system
+    # One buffer for every request, wiped once its child is forked: no later child finds an
+    # earlier kernel's connection key or token in the memory it inherits.
+    buffer = bytearray(1 << 20)
     while True:
         fds: List[int] = []
         try:
-            msg, ancdata, _, _ = control.recvmsg(1 << 20, socket.CMSG_SPACE(2 * 4))
+            size, ancdata, _, _ = control.recvmsg_into([buffer], socket.CMSG_SPACE(2 * 4))
         except InterruptedError:
             continue
-        if not msg:
+        if not size:
             return  # the grader closed its end
         for level, kind, data in ancdata:
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
@@ -210,7 +213,7 @@ def _serve(control: socket.socket) -> None:
                 os.dup2(null, 1)
                 os.close(null)
                 _close_all_but([chan.fileno()])
-                code = _child(json.loads(msg), chan)
+                code = _child(json.loads(bytes(buffer[:size])), chan)
             except BaseException as exc:  # noqa: BLE001 -- said on the kernel's log, then gone
                 try:
                     os.write(2, ("grader zygote: child failed: %r\n" % (exc,)).encode())
@@ -220,6 +223,7 @@ def _serve(control: socket.socket) -> None:
                 os._exit(code)
         for fd in fds:
             os.close(fd)
+        buffer[:size] = bytes(size)
 
 
 def main(argv: List[str]) -> int:
