@@ -158,6 +158,7 @@ class Zygote:
     def __init__(self, policy: Policy, identity: Identity | None, env: dict[str, str]) -> None:
         self.policy, self.identity = policy, identity
         self.busy = False
+        self.uid = contextlib.ExitStack()  # holds the pool's uid for the zygote's life (as root)
         self.preloaded: list[str] = []
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.control = ours
@@ -229,7 +230,6 @@ class ZygotePool:
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
         self.zygotes: list[Zygote] = []
-        self._uids = contextlib.ExitStack()
         self.failures = 0
         self.problem = ""
 
@@ -240,14 +240,21 @@ class ZygotePool:
         for zygote in self.zygotes:
             if not zygote.busy:
                 return zygote
+        uid = contextlib.ExitStack()
         identity = self.policy.user
         if identity is None and self.policy.pool is not None:
-            identity = self._uids.enter_context(self.policy.pool.acquire())
-        zygote = Zygote(self.policy, identity, {**env, "GRADER_KERNEL_TOKEN": f"zygote-{os.urandom(8).hex()}"})
+            identity = uid.enter_context(self.policy.pool.acquire())
+        try:
+            zygote = Zygote(self.policy, identity,
+                            {**env, "GRADER_KERNEL_TOKEN": f"zygote-{os.urandom(8).hex()}"})
+        except BaseException:
+            uid.close()
+            raise
+        zygote.uid = uid
         try:
             await zygote.ready()
         except BaseException:
-            zygote.close()
+            self._retire(zygote)
             raise
         self.zygotes.append(zygote)
         return zygote
@@ -280,11 +287,11 @@ class ZygotePool:
             self.zygotes.remove(zygote)
         if zygote.identity is not None and self.policy.user is None:
             kill_uid(zygote.identity.uid)
+        zygote.uid.close()  # the pool's uid, free again once nothing of it runs
 
     def close(self) -> None:
         for zygote in list(self.zygotes):
             self._retire(zygote)
-        self._uids.close()
 
 
 _current: contextvars.ContextVar[ZygotePool | None] = contextvars.ContextVar("zygotes", default=None)
