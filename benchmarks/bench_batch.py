@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
 import json
 import os
 import statistics
@@ -177,8 +178,9 @@ def latencies_from(out: Path, kinds: dict[str, str], only: str | None = None) ->
 
 
 def check_grades(out: Path, kinds: dict[str, str]) -> str:
-    rows = (out / "grades.csv").read_text().splitlines()[1:]
-    totals = {row.split(",")[0]: row.split(",")[-2:] for row in rows}
+    with open(out / "grades.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    totals = {row["id"]: [row["total"], row["status"]] for row in rows}
     bad = [sid for sid, kind in kinds.items()
            if (kind in ("correct", "slow") and totals.get(sid) != ["10", "graded"])
            or (kind == "wrong" and totals.get(sid, ["", ""])[1] != "graded")

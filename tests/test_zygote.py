@@ -77,17 +77,31 @@ assert not seen, seen
 """
 
 
-def _zygote_pids() -> list[int]:
-    found = []
+def _zygote_pids(marker: str) -> list[int]:
+    """Zygotes (and their children, which carry their command line) of the grader whose command
+    line names ``marker``: not those of other tests running alongside."""
+    cmdlines, parents = {}, {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                if b"grader-zygote" in fh.read():
-                    found.append(int(entry))
-        except OSError:
+                cmdlines[int(entry)] = fh.read()
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                parents[int(entry)] = int(fh.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
             continue
+    graders = {pid for pid, line in cmdlines.items() if marker.encode() in line}
+    found = []
+    for pid, line in cmdlines.items():
+        if b"grader-zygote" not in line:
+            continue
+        up, seen = pid, 0
+        while up in parents and seen < 64:
+            up, seen = parents[up], seen + 1
+            if up in graders:
+                found.append(pid)
+                break
     return found
 
 
@@ -128,7 +142,7 @@ def test_a_killed_zygote_is_replaced_mid_batch(which, request):
         stored = folder / "out" / "submissions"
         while not stop.is_set():
             if stored.is_dir() and any((d / "result.json").exists() for d in stored.iterdir()):
-                for pid in _zygote_pids():
+                for pid in _zygote_pids(str(subs)):
                     try:
                         os.kill(pid, signal.SIGKILL)
                         killed.append(pid)
@@ -168,21 +182,35 @@ def test_grader_killed_mid_batch_leaves_no_zygote_or_kernel(which, request):
         env.update(HOME=owner.pw_dir, USER=owner.pw_name, LOGNAME=owner.pw_name)
         who = {"user": owner.pw_uid, "group": owner.pw_gid, "extra_groups": []}
         os.chown(folder, owner.pw_uid, owner.pw_gid)
-    before = set(_zygote_pids())
+    ours: set[int] = set()
     grader = subprocess.Popen([*GRADER, "run", str(subs), "--out", str(folder / "out"), "--jobs", "2",
                                "--config", str(config)], cwd=folder, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **who)
     try:
         deadline = time.monotonic() + 120
-        while not set(_zygote_pids()) - before and time.monotonic() < deadline:
+        while not ours and time.monotonic() < deadline:
+            ours.update(_zygote_pids(str(subs)))
             time.sleep(0.1)
-        assert set(_zygote_pids()) - before, "the batch started no zygote"
+        assert ours, "the batch started no zygote"
         time.sleep(3)  # kernels forked and running their cells
+        ours.update(_zygote_pids(str(subs)))
     finally:
         grader.kill()
         grader.wait()
+
+    def alive() -> set[int]:
+        left = set()
+        for pid in ours:
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                    if b"grader-zygote" in fh.read():
+                        left.add(pid)
+            except OSError:
+                continue
+        return left
+
     deadline = time.monotonic() + 30
-    while set(_zygote_pids()) - before and time.monotonic() < deadline:
+    while alive() and time.monotonic() < deadline:
         time.sleep(0.1)
     # A zygote's children (the kernels among them) carry its command line: counted here too.
-    assert not set(_zygote_pids()) - before
+    assert len(ours) > 1 and not alive(), (ours, alive())
