@@ -45,6 +45,10 @@ _SIOCSIFFLAGS, _IFF_UP, _IFF_RUNNING = 0x8914, 0x1, 0x40
 _CAP_VERSION_3 = 0x20080522
 
 _libc = ctypes.CDLL(None, use_errno=True)
+# Imported by ipykernel while a kernel starts (its debugger, history, process utilities); none
+# starts a thread on import (the zygote checks that it has one thread before it serves).
+_KERNEL_MODULES = ("ipykernel.debugger", "debugpy", "sqlite3", "psutil", "tornado.gen",
+                   "tornado.queues", "tornado.locks", "pdb", "IPython.extensions")
 
 
 def _check(result: int, what: str) -> None:
@@ -143,7 +147,6 @@ def _kernel(req: Dict[str, Any], chan: socket.socket) -> None:
     if numpy is not None:
         numpy.random.seed()
     sys.argv = ["ipykernel_launcher", "-f", req["connection_path"], *req["args"]]
-    gc.unfreeze()
     from ipykernel import kernelapp
     kernelapp.launch_new_instance()
 
@@ -235,6 +238,11 @@ def main(argv: List[str]) -> int:
         import ipykernel.ipkernel  # noqa: F401
         import ipykernel.kernelapp  # noqa: F401
         import ipykernel.zmqshell  # noqa: F401
+        for name in _KERNEL_MODULES:  # what a kernel imports while it starts, not before
+            try:
+                __import__(name)
+            except Exception:  # noqa: BLE001 -- an optional part (the debugger): imported later, if at all
+                pass
         for name in spec.get("preload") or ():
             try:
                 __import__(name)
