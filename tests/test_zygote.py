@@ -77,9 +77,10 @@ assert not seen, seen
 """
 
 
-def _zygote_pids(marker: str) -> list[int]:
+def _zygote_pids(marker: str, outermost: bool = False) -> list[int]:
     """Zygotes (and their children, which carry their command line) of the grader whose command
-    line names ``marker``: not those of other tests running alongside."""
+    line names ``marker``: not those of other tests running alongside. ``outermost``: only each
+    zygote's own sandbox process, the grader's child."""
     cmdlines, parents = {}, {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -95,6 +96,10 @@ def _zygote_pids(marker: str) -> list[int]:
     found = []
     for pid, line in cmdlines.items():
         if b"grader-zygote" not in line:
+            continue
+        if outermost:
+            if parents.get(pid) in graders:
+                found.append(pid)
             continue
         up, seen = pid, 0
         while up in parents and seen < 64:
@@ -128,8 +133,9 @@ def test_nothing_crosses_from_a_hostile_notebook_to_the_next(which, request):
 
 @pytest.mark.parametrize("which", IDENTITIES)
 def test_a_killed_zygote_is_replaced_mid_batch(which, request):
-    """Every zygote is killed once the first result is stored: the batch goes on with new ones
-    and every submission still scores 10."""
+    """Every zygote is killed (its sandbox, and so everything in it: the kernels it forked too)
+    once the first result is stored: the batch goes on with new ones and every submission still
+    scores 10 (a cell that was running when its kernel died with the zygote runs again)."""
     owner, folder = _workspace(which, request)
     _require_sandbox(owner)
     subs = folder / "subs"
@@ -142,7 +148,7 @@ def test_a_killed_zygote_is_replaced_mid_batch(which, request):
         stored = folder / "out" / "submissions"
         while not stop.is_set():
             if stored.is_dir() and any((d / "result.json").exists() for d in stored.iterdir()):
-                for pid in _zygote_pids(str(subs)):
+                for pid in _zygote_pids(str(subs), outermost=True):
                     try:
                         os.kill(pid, signal.SIGKILL)
                         killed.append(pid)
