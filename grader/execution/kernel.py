@@ -30,6 +30,7 @@ from ..model import Limits
 from ..errors import KernelStartError
 from ..sandbox import Jail, Level, Policy
 from ..sandbox.clock import BACKSTOP, Stopwatch
+from ..sandbox import zygote as zygotes
 from .probes import (MIME, Observation, ObsStatus, ProbeRequest, install_code, new_nonce,
                      parse_result, probe_code)
 from ..results import CellReport
@@ -43,6 +44,7 @@ _PASSTHROUGH_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "LANG", "LC_ALL", "
 # ZeroMQ drops (and never hands to the grader) any message from the kernel larger than this, so
 # a notebook cannot make the grader decode hundreds of megabytes; cell output is capped far lower.
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+_KERNEL_ARGS = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.capture_fd_output=False"]
 
 
 def _kernel_env(token: str) -> dict[str, str]:
@@ -90,6 +92,17 @@ class _KernelManager(_Urls, AsyncKernelManager):
 
     _grader_argv: list[str] = []
     _grader_interrupt = "signal"
+    _grader_child: zygotes.Child | None = None  # the kernel, forked from a zygote (not launched)
+
+    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+        child = self._grader_child
+        if child is None:
+            await super()._async_launch_kernel(kernel_cmd, **kw)
+            return
+        assert self.provisioner is not None
+        provisioner: Any = self.provisioner
+        provisioner.process, provisioner.pid, provisioner.pgid = child, child.pid, None
+        self._reconcile_connection_info(provisioner.connection_info)
 
     @property
     def kernel_spec(self) -> KernelSpec:
@@ -176,6 +189,8 @@ class Kernel:
         self.waited = 0.0   # seconds the kernel waited for a CPU while it ran cells and probes
         self.time_rules: set[str] = set()
         self._budget_task: asyncio.Task[None] | None = None
+        self._lost_zygote_at_death = False
+        self.startup = "cold"  # how its kernel started last: "zygote" (forked warm) or "cold"
 
     def assign(self, nb: nbformat.NotebookNode, deadline: float) -> None:
         """Give a kernel started without a notebook its submission and that submission's deadline."""
@@ -189,7 +204,7 @@ class Kernel:
 
     async def __aenter__(self) -> Kernel:
         try:
-            self.jail.open()
+            self.jail.open(forking=zygotes.current() is not None and self.policy.level is Level.SANDBOX)
             self._budget_task = asyncio.ensure_future(self._watch_budget())
             await self._start_fresh()
         except BaseException:
@@ -217,14 +232,16 @@ class Kernel:
                               total=self.limits.output_bytes_total)
         try:
             km.write_connection_file()
-            argv, popen, env = self.jail.command(
-                ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.capture_fd_output=False"],
-                _kernel_env(self.token))
-            km._grader_argv = argv
-            try:
-                await km.start_kernel(env=env, **popen)
-            finally:
-                self.jail.launched(getattr(km.provisioner, "pid", None))
+            pool = zygotes.current() if self.jail.forking else None
+            if pool is not None:
+                await self._fork(km, pool)
+            else:
+                argv, popen, env = self.jail.command(_KERNEL_ARGS, _kernel_env(self.token))
+                km._grader_argv = argv
+                try:
+                    await km.start_kernel(env=env, **popen)
+                finally:
+                    self.jail.launched(getattr(km.provisioner, "pid", None))
             ports = {channel: getattr(km, f"{channel}_port")
                      for channel in ("shell", "iopub", "stdin", "control", "hb")}
             km.grader_urls = await self.jail.sockets(ports, km.is_alive, self.limits.startup_timeout)
@@ -237,6 +254,27 @@ class Kernel:
         if reply is None or reply.get("status") != "ok":
             raise KernelStartError(f"could not install the probe runner in the kernel: {reply}")
         self.jail.settled()
+
+    async def _fork(self, km: _KernelManager, pool: zygotes.ZygotePool) -> None:
+        """Start the kernel as a child of a warm zygote; when no zygote could give one, this
+        jail starts its kernels cold from now on (the caller tries again)."""
+        request, log = self.jail.zygote_request(_KERNEL_ARGS, _kernel_env(self.token))
+        joins = self.jail.group.procs_files if self.jail.group is not None else []
+        try:
+            child = await pool.child(request, log, _kernel_env(self.token), joins)
+            self.jail.forked(child)
+            km._grader_argv, km._grader_child = ["zygote"], child
+            await km.start_kernel()
+            self.jail.forked_kernel(await child.kernel(self.limits.startup_timeout))
+            self.startup = "zygote"
+        except (zygotes.ZygoteError, OSError) as exc:  # this kernel's next try starts cold
+            pool.failed(str(exc))
+            self.jail.stop()
+            self.jail.cold()
+            self.startup = "cold"
+            raise KernelStartError(f"no kernel from the zygote: {exc}") from exc
+        finally:
+            os.close(log)
 
     async def _start_fresh(self) -> None:
         """Start the kernel; a start that fails is tried again from scratch (fresh folders, a
@@ -455,6 +493,9 @@ class Kernel:
                 reports.append(CellReport(index + 1, "skipped", self.broken))
                 continue
             status, detail = await self._run_one(index)
+            if status == "killed" and self._zygote_lost():  # not the notebook's doing: run it again
+                if await self._restart("the kernel's zygote died"):
+                    status, detail = await self._run_one(index)
             if status in ("ok", "error"):
                 self._good.append(index)
             elif status == "timeout":
@@ -466,6 +507,12 @@ class Kernel:
                 await self._restart(f"cell {index + 1} killed the kernel")
             reports.append(CellReport(index + 1, status, detail))
         return reports
+
+    def _zygote_lost(self) -> bool:
+        """True when this kernel died because the zygote it was forked from did (all its
+        children die with it), not because of anything the notebook did."""
+        child = self.jail.child
+        return child is not None and not child.zygote.alive()
 
     async def _recover_after_timeout(self, why: str) -> bool:
         """Interrupt; if the kernel does not come back to idle quickly, restart and replay."""
@@ -508,7 +555,7 @@ class Kernel:
 
     # ------------------------------------------------------------------ probes
 
-    async def probe(self, request: ProbeRequest, timeout: float) -> Observation:
+    async def probe(self, request: ProbeRequest, timeout: float, retried: bool = False) -> Observation:
         """Ask the runner in the kernel for one task; only a result tagged with this call's nonce counts."""
         if self.broken or self.client is None or self.client.kc is None:
             return Observation(ObsStatus.NOT_RUN, detail=self.broken or "no kernel")
@@ -523,9 +570,13 @@ class Kernel:
         payloads: list[Any] = []
         watch = Stopwatch(self.jail.kernel_pid)
         try:
-            return await self._probe_replies(kc, nonce, msg_id, payloads, watch, timeout)
+            found = await self._probe_replies(kc, nonce, msg_id, payloads, watch, timeout)
         finally:
             self.waited += watch.wait()
+        if found.status is ObsStatus.DIED and self._lost_zygote_at_death and not retried:
+            self._lost_zygote_at_death = False
+            return await self.probe(request, timeout, retried=True)  # the zygote's death, not the notebook's
+        return found
 
     async def _probe_replies(self, kc: Any, nonce: str, msg_id: str, payloads: list[Any],
                              watch: Stopwatch, timeout: float) -> Observation:
@@ -540,6 +591,7 @@ class Kernel:
                 msg = await kc.get_iopub_msg(timeout=0.25)
             except Empty:
                 if self.jail.over_budget() is not None or not await self.km.is_alive():  # type: ignore[union-attr]
+                    self._lost_zygote_at_death = self._zygote_lost()
                     limit = self._limit_note()
                     await self._restart("the kernel died during a probe")
                     return Observation(ObsStatus.DIED, detail="the kernel died" + (

@@ -33,6 +33,7 @@ from ..results import SubmissionResult
 from ..sandbox.machine import fit_jobs
 from .grade import GradeOptions, grade_notebook_async, not_started_result, rejected_result, result_key
 from .jobs import Job
+from ..sandbox import zygote as zygotes
 
 REPORT_EVERY = 5.0  # seconds between rewrites of report.html while grading (~50 ms for 300 students)
 
@@ -291,7 +292,9 @@ def run_batch(jobs: Sequence[Job], *, options: GradeOptions = GradeOptions(), co
                                    progress=progress, overrides=overrides)
         interrupted = False
         if todo:
-            interrupted = asyncio.run(batch.run())
+            with zygotes.using(options.policy) if engine is None and options.policy is not None \
+                    else contextlib.nullcontext():
+                interrupted = asyncio.run(batch.run())
         progress.close()
         for (index, job), i in zip(todo, range(len(todo))):
             if i in batch.results:

@@ -28,6 +28,7 @@ from ..sandbox import Policy, detect
 from ..sandbox.clock import BACKSTOP
 from ..sandbox.denylist import protected_paths
 from ..intake.submission import Rejected, parse_notebook, read_notebook_file
+from ..sandbox.zygote import described
 
 
 @dataclass(frozen=True)
@@ -121,14 +122,15 @@ async def grade_notebook_async(data: bytes, assignment: Assignment, *, name: str
     key = result_key(data, assignment, config_digest)
     options = options.resolved()
     assert options.policy is not None
-    isolation = options.policy.summary
+    policy = options.policy
     # Fresh per submission unless given; recorded in the result so that `--seed` reproduces it.
     seed = options.seed if options.seed is not None else fresh_seed()
 
     def finish(**kw: object) -> SubmissionResult:
         return SubmissionResult(assignment=assignment.id, submission=name,
                                 execution_time=time.monotonic() - start,
-                                grader_version=__version__, key=key, isolation=isolation,
+                                grader_version=__version__, key=key,
+                                isolation=described(policy, getattr(kernel, "startup", None)),
                                 seed=seed, **kw)  # type: ignore[arg-type]
 
     try:

@@ -53,6 +53,7 @@ from .kernlog import BoundedLog, Budget
 from .identity import Identity, closed_on_the_way
 from .policy import Level, Policy
 from .reap import _session_of, children_of, kill_pidns, kill_token, kill_uid, pidns_of, pids, uid_of
+from . import zygote as zygotes
 
 _LAUNCHER = base64.b64encode(Path(__file__).with_name("_launcher.py").read_bytes()).decode()
 _BOOT = ("import base64,sys;exec(compile(base64.b64decode(sys.argv.pop(1)),'grader-launcher',"
@@ -131,6 +132,8 @@ class Jail:
         self._reached: list[str] = []    # limits the sandbox passed (measured without a cgroup)
         self._demoted: dict[int, int | None] = {}
         self._own_threads: frozenset[int] = frozenset()  # the kernel's threads before any cell ran
+        self.child: zygotes.Child | None = None  # this start's kernel, forked from a zygote
+        self.forking = False  # True while kernels of this jail come from a zygote (no uid of its own)
 
     @property
     def sandboxed(self) -> bool:
@@ -143,13 +146,12 @@ class Jail:
 
     # ------------------------------------------------------------------ folders
 
-    def open(self) -> None:
-        """Take a uid and make the folders."""
+    def open(self, forking: bool = False) -> None:
+        """Take a uid (unless kernels come from a zygote, which has its own) and make the folders."""
+        self.forking = forking
         try:
-            if self.policy.user is not None:
-                self.identity = self.policy.user
-            elif self.policy.pool is not None:
-                self.identity = self._stack.enter_context(self.policy.pool.acquire())
+            if not forking:
+                self._own_identity()
             self.base = Path(tempfile.mkdtemp(prefix="grader-", dir=_parent(self.identity)))
             if self.identity is not None:
                 os.chmod(self.base, 0o711)  # the kernel's uid may pass through, not list or write
@@ -157,6 +159,19 @@ class Jail:
         except BaseException:
             self.close()
             raise
+
+    def _own_identity(self) -> None:
+        if self.policy.user is not None:
+            self.identity = self.policy.user
+        elif self.policy.pool is not None:
+            self.identity = self._stack.enter_context(self.policy.pool.acquire())
+
+    def cold(self) -> None:
+        """From now on, start this jail's kernels cold (a zygote could not give one)."""
+        if self.forking:
+            self.forking = False
+            self.identity = None
+            self._own_identity()
 
     def _make_group(self) -> None:
         hierarchy = self.policy.cgroups
@@ -313,6 +328,34 @@ class Jail:
         popen["pass_fds"] = tuple(fd for fd in self._launch_fds if fd != log)
         return argv, popen, env
 
+    def zygote_request(self, kernel_args: list[str], env: dict[str, str]) -> tuple[dict[str, Any], int]:
+        """What a zygote's child needs to become the next start of the kernel, and the write end
+        of its log (the caller closes it once the zygote has it)."""
+        assert self.base is not None
+        self._close_launch_fds()
+        info = json.loads(Path(self.connection_file).read_bytes())
+        info["ip"] = f"{SOCKETS}/k"
+        self._close_log(0.5)
+        read, log = os.pipe2(os.O_CLOEXEC)
+        self._log = BoundedLog(self.base / f"kernel-{self._starts}.log", read, self._log_budget)
+        spec = {"memory_mb": self.limits.memory_mb, "cpu_seconds": self.limits.cpu_seconds,
+                "file_size_mb": self.limits.file_size_mb, "oom_score_adj": 1000,
+                # the zygote and the child's two waiting processes share the kernel's uid
+                "max_processes": self.limits.max_processes + 3}
+        request = zygotes.Request(spec, json.dumps(info), sandbox_env(env), kernel_args,
+                                  self.limits.disk_mb).to_json(SOCKETS, CONNECTION)
+        return request, log
+
+    def forked(self, child: zygotes.Child) -> None:
+        """A zygote's child is in its cgroup and on its way to becoming the kernel."""
+        self.child = child
+        self.identity = child.zygote.identity
+        self.outer_pid = child.pid
+
+    def forked_kernel(self, pid: int) -> None:
+        self.kernel_pid = pid
+        self.pidns = pidns_of(pid)
+
     def launched(self, pid: int | None) -> None:
         """The kernel's process (bubblewrap's, inside it) has started: drop the launch descriptors."""
         self.outer_pid = pid
@@ -339,7 +382,11 @@ class Jail:
         deadline = time.monotonic() + timeout
         checked_alive = time.monotonic()
         while len(urls) < len(ports):
-            if self.sandboxed and self._dirfd is None:
+            if self.child is not None and self._dirfd is None and self.kernel_pid is not None:
+                with contextlib.suppress(OSError):
+                    self._dirfd = os.open(f"/proc/{self.kernel_pid}/root{SOCKETS}",
+                                          os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            elif self.sandboxed and self._dirfd is None:
                 self._dirfd = self._sandbox_sockets()
             for channel, port in ports.items():
                 if channel in urls or self._dirfd is None:
@@ -396,6 +443,14 @@ class Jail:
         self._sock_fds = []
         if self.group is not None:
             self.group.kill()
+        if self.child is not None:  # its namespace dies with it; the zygote's uid is not the kernel's alone
+            if self.pidns is not None and self.pidns != pidns_of(os.getpid()):
+                kill_pidns(self.pidns)
+            self.child.end()
+            self.child = None
+            self.identity = None
+            self.pidns = None
+            return
         if self.pidns is not None and self.pidns != pidns_of(os.getpid()):
             kill_pidns(self.pidns)
         if self.own_uid:

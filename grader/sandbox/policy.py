@@ -138,7 +138,29 @@ def detect(kernel_user: str | None = None, *, create_user: bool = False, fix: bo
     cgroup.sweep(hierarchy)
     machine.protect_self()
     return dataclasses.replace(found, cgroups=hierarchy,
-                               layers=(*found.layers, _resources(hierarchy)))
+                               layers=(*found.layers, _resources(hierarchy), _startup(found.level)))
+
+
+def zygote_problem(level: Level) -> str | None:
+    """None when kernels can be forked from a warm zygote at ``level``, else why they start cold."""
+    if os.environ.get("GRADER_ZYGOTE", "").strip() == "0":
+        return "GRADER_ZYGOTE=0"
+    if level is not Level.SANDBOX:
+        return f"a zygote needs the bubblewrap sandbox (this is the {level.value} level)"
+    if not hasattr(os, "pidfd_open"):
+        return "this Python has no pidfd_open"
+    return None
+
+
+def _startup(level: Level) -> Layer:
+    """How kernels start: forked from a warm zygote (batches), or cold."""
+    problem = zygote_problem(level)
+    if problem is None:
+        return Layer("startup", True, "a batch's kernels are forked from warm zygotes in the sandbox "
+                     "(ipykernel and numpy imported; each child gets its own namespaces, tmpfs folders, "
+                     "limits and cgroup before any kernel code runs); a single notebook starts cold",
+                     "warm zygote")
+    return Layer("startup", False, f"every kernel starts cold ({problem})")
 
 
 def _resources(hierarchy: cgroup.Hierarchy) -> Layer:
