@@ -73,7 +73,8 @@ def judge(question: Question, probes: Sequence[Probe], observations: Sequence[Ob
     def one(probe: Probe, obs: Observation) -> str | None:
         if type(obs.value) is not dict:
             raise Unusable("the result is not a mapping")
-        data, grad = reference(*probe.inputs, params.steps)
+        x, mults, adds = probe.inputs
+        data, grad = reference(x, mults, adds, params.steps)
         got_data = as_number(obs.value.get("data"), "the output's .data")
         got_grad = as_number(obs.value.get("grad"), "the leaf's .grad")
         problems = []

@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 import random
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 from ..references import nets
 from ..model import Question
@@ -95,7 +95,7 @@ def _slips(params: Params) -> list[tuple[nets.Arch, str]]:
     return slips
 
 
-def _forward_problem(params: Params, c: Case, value: dict, weights: list[float]) -> str | None:
+def _forward_problem(params: Params, c: Case, value: dict[str, Any], weights: list[float]) -> str | None:
     layers = nets.unflatten(weights, c.nin, list(c.nouts))
     expected = nets.forward(layers, c.xs, params.arch)[0].tolist()
     got = as_vector(value.get("out"), len(expected), "the output")

@@ -100,7 +100,7 @@ def draw(op: str, shape: str, rng: random.Random, variant: int = 0) -> Case:
                 y = _nice(rng, False, avoid=(x,))
                 nodes, args = [["leaf", x], ["leaf", y], [op, 0, 1]], (x, y)
         elif op in graphs.WITH_CONST:
-            choices = _CONST.get(op, _CONST["default"])
+            choices: tuple[float, ...] = _CONST.get(op, _CONST["default"])
             if op == "pow":
                 choices = tuple(c for c in choices if isinstance(c, int) == (variant % 2 == 0))
             c = rng.choice(choices)

@@ -13,7 +13,7 @@ import enum
 import math
 import random
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 from ..references import symbolic
 from ..model import Question
@@ -57,7 +57,7 @@ def parts(params: Params) -> tuple[str, ...]:
     return ("published", "hidden") if params.hidden_cases else ("published",)
 
 
-def _request(params: Params, inputs: tuple) -> ProbeRequest:
+def _request(params: Params, inputs: tuple[Any, ...]) -> ProbeRequest:
     if params.aspect is Aspect.SIGMOID:
         return ProbeRequest("sigmoid", (params.value_class, params.method, list(inputs)))
     logits, label = inputs
@@ -65,7 +65,7 @@ def _request(params: Params, inputs: tuple) -> ProbeRequest:
                                        list(logits), label))
 
 
-def _label(params: Params, inputs: tuple) -> str:
+def _label(params: Params, inputs: tuple[Any, ...]) -> str:
     if params.aspect is Aspect.SIGMOID:
         return f"x = {fmt(list(inputs))}"
     return f"logits {fmt(list(inputs[0]))} with label {inputs[1]}"
@@ -79,7 +79,7 @@ def plan(params: Params, rng: random.Random) -> list[Probe]:
     probes = [Probe("published", f"the published {_label(params, pub)}", _request(params, pub), pub)]
     for k in range(params.hidden_cases):
         if params.aspect is Aspect.SIGMOID:  # two negative, two positive inputs
-            inputs: tuple = tuple(round(s * rng.uniform(0.1, 6.0), 4) for s in (-1, 1, -1, 1))
+            inputs: tuple[Any, ...] = tuple(round(s * rng.uniform(0.1, 6.0), 4) for s in (-1, 1, -1, 1))
         else:
             n = LENGTHS[k % len(LENGTHS)]
             inputs = ([round(rng.uniform(-4.0, 4.0), 4) for _ in range(n)], rng.randrange(n))
@@ -88,7 +88,7 @@ def plan(params: Params, rng: random.Random) -> list[Probe]:
     return probes
 
 
-def _sigmoid_problem(params: Params, xs: Sequence[float], value: dict) -> str | None:
+def _sigmoid_problem(params: Params, xs: Sequence[float], value: dict[str, Any]) -> str | None:
     s = [1.0 / (1.0 + math.exp(-x)) for x in xs]
     data = as_vector(value.get("data"), len(xs), "the sigmoids")
     grad = as_vector(value.get("grad"), len(xs), "the gradients")
@@ -104,7 +104,7 @@ def _sigmoid_problem(params: Params, xs: Sequence[float], value: dict) -> str | 
             f"(d sigmoid/dx = s (1 - s))")
 
 
-def _softmax_problem(params: Params, inputs: tuple, value: dict) -> str | None:
+def _softmax_problem(params: Params, inputs: tuple[Any, ...], value: dict[str, Any]) -> str | None:
     logits, label = inputs
     loss, probs, grad = symbolic.softmax_nll(logits, label)
     got_probs = as_vector(value.get("probs"), len(logits), "softmax's probabilities")

@@ -21,7 +21,7 @@ import enum
 import math
 import random
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -122,7 +122,7 @@ def _loss_slip(params: Params, c: Case, layers: nets.Layers, got: float) -> str:
     return ""
 
 
-def _step_problem(params: Params, c: Case, lr: float, value: dict) -> str | None:
+def _step_problem(params: Params, c: Case, lr: float, value: dict[str, Any]) -> str | None:
     before = read_params(value, "before", c)
     returned = as_vector(value.get("returned"), 1, "the returned loss")
     after = as_vector((value.get("after") or [None])[0], len(before), "the parameters after the step")
@@ -146,7 +146,7 @@ def _step_problem(params: Params, c: Case, lr: float, value: dict) -> str | None
         "parameters") or "")
 
 
-def _zero_grad_problem(params: Params, c: Case, lr: float, value: dict) -> str | None:
+def _zero_grad_problem(params: Params, c: Case, lr: float, value: dict[str, Any]) -> str | None:
     before = np.asarray(read_params(value, "before", c))
     after = value.get("after")
     if type(after) is not list or len(after) != 2:
@@ -171,7 +171,7 @@ def _zero_grad_problem(params: Params, c: Case, lr: float, value: dict) -> str |
             "(see the train_step question)")
 
 
-def _hinge_problem(params: Params, c: Case, value: dict) -> str | None:
+def _hinge_problem(params: Params, c: Case, value: dict[str, Any]) -> str | None:
     weights = read_params(value, "weights", c)
     layers = nets.unflatten(weights, c.nin, list(c.nouts))
     loss, grad = nets.hinge(layers, c.xs, _ys(c), params.alpha, params.arch)

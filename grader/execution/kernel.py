@@ -21,7 +21,8 @@ from typing import Any, Callable
 import nbformat
 import zmq
 import zmq.asyncio
-from jupyter_client import AsyncKernelClient, AsyncKernelManager
+from jupyter_client.asynchronous.client import AsyncKernelClient
+from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.kernelspec import KernelSpec
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -80,7 +81,8 @@ class _Urls:
     def _make_url(self, channel: str) -> str:
         if self.grader_urls and channel in self.grader_urls:
             return self.grader_urls[channel]
-        return super()._make_url(channel)  # type: ignore[misc]
+        url: str = super()._make_url(channel)  # type: ignore[misc]
+        return url
 
 
 class _KernelClient(_Urls, AsyncKernelClient):
@@ -109,7 +111,7 @@ class _KernelManager(_Urls, AsyncKernelManager):
         return KernelSpec(argv=list(self._grader_argv), display_name="grader", language="python",
                           env={}, interrupt_mode=self._grader_interrupt)
 
-    def client(self, **kwargs: Any) -> Any:  # type: ignore[override]
+    def client(self, **kwargs: Any) -> Any:
         kwargs.setdefault("context", self.context)
         client = _KernelClient(**{**self.get_connection_info(session=True),
                                   "connection_file": self.connection_file, "parent": self, **kwargs})
@@ -184,7 +186,7 @@ class Kernel:
         self.km: _KernelManager | None = None
         self.client: _Client | None = None
         self._context: zmq.asyncio.Context | None = None
-        self._monitors: list[zmq.Socket] = []
+        self._monitors: list[zmq.Socket[Any]] = []
         self._monitor_owners: list[Any] = []
         self.waited = 0.0   # seconds the kernel waited for a CPU while it ran cells and probes
         self.time_rules: set[str] = set()
@@ -473,7 +475,8 @@ class Kernel:
                 f": the sandbox reached {limit}" if limit else "")
         except (KeyError, TypeError, ValueError) as exc:  # messages mangled by the notebook itself
             return "killed", f"the kernel sent malformed messages ({type(exc).__name__})"
-        reply = (self.client.last_reply or {}).get("content") or {}
+        last: dict[str, Any] = self.client.last_reply or {}
+        reply: dict[str, Any] = last.get("content") or {}
         if reply.get("status") == "error":
             detail = f"{reply.get('ename', 'Error')}: {reply.get('evalue', '')}".rstrip(": ")
             return "error", clip(shown(detail), 300)
@@ -531,7 +534,7 @@ class Kernel:
     async def _execute_quietly(self, code: str, timeout: float) -> dict[str, Any] | None:
         """Execute grader code and return its execute_reply content (None on timeout)."""
         assert self.client is not None and self.client.kc is not None
-        kc = self.client.kc
+        kc: Any = self.client.kc
         msg_id = kc.execute(code, silent=True, store_history=False, allow_stdin=False,
                             stop_on_error=False)
         deadline = time.monotonic() + timeout

@@ -128,8 +128,11 @@ class _Kernels:
     def _expire(self, entry: tuple[Limits, asyncio.Task[Kernel]]) -> None:
         if entry in self.ahead:
             self.ahead.remove(entry)
-            entry[1].add_done_callback(lambda t: t.cancelled() or t.exception() or
-                                       self.close_later(t.result()))
+            entry[1].add_done_callback(self._close_when_started)
+
+    def _close_when_started(self, task: asyncio.Task[Kernel]) -> None:
+        if not task.cancelled() and task.exception() is None:
+            self.close_later(task.result())
 
     async def drain(self) -> None:
         """Close every kernel started ahead, and wait for every close."""

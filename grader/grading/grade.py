@@ -148,14 +148,16 @@ async def grade_notebook_async(data: bytes, assignment: Assignment, *, name: str
         nonlocal kernel
         async with contextlib.AsyncExitStack() as stack:
             if kernel is None:
-                kernel = await stack.enter_async_context(
-                    Kernel(nb, assignment.limits, deadline=deadline, policy=options.policy))
+                kernel = k = await stack.enter_async_context(
+                    Kernel(nb, assignment.limits, deadline=deadline, policy=policy))
             else:
-                kernel.assign(nb, deadline)
-            if options.status is not None:
-                kernel.on_cell = lambda k, n: options.status(f"cell {k} of {n}")  # type: ignore[misc]
-            cells = await kernel.run_cells()
-            kernel.on_cell = None
+                k = kernel
+                k.assign(nb, deadline)
+            status = options.status
+            if status is not None:
+                k.on_cell = lambda done, of: status(f"cell {done} of {of}")
+            cells = await k.run_cells()
+            k.on_cell = None
             # Hidden inputs are drawn only now, after every student cell has run.
             rng = random.Random(seed)
             checks = registry()
@@ -166,7 +168,7 @@ async def grade_notebook_async(data: bytes, assignment: Assignment, *, name: str
                     probes = check.plan(q.params, _held_out_rng(q, data) or rng)
                     if options.status is not None:
                         options.status(f"checking {q.id}")
-                    observations = await _probe_question(kernel, probes, assignment.limits.probe_timeout)
+                    observations = await _probe_question(k, probes, assignment.limits.probe_timeout)
                     judged = with_notes(check.judge(q, probes, observations), probes, observations)
                     questions.append(_with_visibility(q, judged))
                 except GraderError:
@@ -174,9 +176,9 @@ async def grade_notebook_async(data: bytes, assignment: Assignment, *, name: str
                 except Exception:  # noqa: BLE001 -- a grader bug costs the student nothing
                     bugs.append(f"{q.id}:\n{traceback.format_exc()}")
                     questions += _all_zero(dataclasses.replace(assignment, questions=(q,)), _OUR_FAULT, True)
-            notes.extend(_cell_notes(cells) + kernel.notes + kernel.budget_notes())
-            if kernel.broken:
-                notes.append(f"grading stopped early: {kernel.broken}")
+            notes.extend(_cell_notes(cells) + k.notes + k.budget_notes())
+            if k.broken:
+                notes.append(f"grading stopped early: {k.broken}")
         return tuple(questions), tuple(cells)
 
     # The kernel enforces every limit itself; this watchdog only catches a grader that hangs.

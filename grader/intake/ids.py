@@ -11,6 +11,7 @@ as the file system gives them for opening, and shown escaped (undecodable bytes 
 
 from __future__ import annotations
 
+import functools
 import re
 import zipfile
 from dataclasses import dataclass, replace
@@ -89,6 +90,11 @@ class _Entry:
     shown: str | None = None     # the name to show when ``parts`` is not the member's own path
 
 
+def _source(sid: str, name: str, *, path: Path, member: str | None = None,
+            root: Path | None = None) -> Source:
+    return Source(sid, name, path, member, root=root)
+
+
 def _ignored(parts: Sequence[str]) -> bool:
     return any(p.startswith(".") or p in ("__MACOSX", "__pycache__", ".ipynb_checkpoints")
                for p in parts)
@@ -102,8 +108,8 @@ def _folder_entries(root: Path, limit: int) -> list[_Entry]:
         raise ValueError(f"cannot list {printable_name(str(root))} ({exc.strerror})") from None
     for f in found:
         refused = f.refused or (too_large(f.size, limit) if f.size > limit else None)
-        entries.append(_Entry(f.parts, f.mtime, lambda sid, name, path=Path(root, *f.parts):
-                              Source(sid, name, path, root=root), refused))
+        entries.append(_Entry(f.parts, f.mtime, functools.partial(_source, path=Path(root, *f.parts),
+                                                                root=root), refused))
     return entries
 
 
@@ -124,7 +130,7 @@ def _zip_entries(archive: Path, limit: int) -> list[_Entry]:
             refused = (OUTSIDE if outside else LINK if is_zip_link(info) else
                        too_large(info.file_size, limit) if info.file_size > limit else None)
             entries.append(_Entry(parts, stamp,
-                                  lambda sid, name, m=info.filename: Source(sid, name, archive, m),
+                                  functools.partial(_source, path=archive, member=info.filename),
                                   refused, info.filename if outside else None))
     top = {e.parts[0] for e in entries if len(e.parts) > 1}
     if len(top) == 1 and all(len(e.parts) > 1 for e in entries):
@@ -181,7 +187,7 @@ def discover(roots: Iterable[Path], prefer: str | None = None,
                 raise ValueError(f"{printable_name(str(root))} is not a readable zip archive "
                                  f"({exc})") from None
         else:
-            entries = [_Entry((root.name,), 0.0, lambda sid, name, p=root: Source(sid, name, p))]
+            entries = [_Entry((root.name,), 0.0, functools.partial(_source, path=root))]
             label = "" if root.parent == Path(".") else f"{root.parent}/"
         folders: dict[str, list[_Entry]] = {}
         for e in entries:

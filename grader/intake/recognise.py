@@ -76,7 +76,7 @@ def defined_names(notebook: dict[str, Any]) -> set[str]:
 
 def headings(notebook: dict[str, Any]) -> set[str]:
     """The Markdown headings of ``notebook``, lower-cased."""
-    found = set()
+    found: set[str] = set()
     for cell in notebook.get("cells") or []:
         if isinstance(cell, dict) and cell.get("cell_type") == "markdown":
             found.update(m.group(1).strip().lower() for m in re.finditer(r"^#+\s+(.+)$", _source(cell), re.M))
@@ -148,7 +148,7 @@ def by_content(config: Config, notebook: dict[str, Any]) -> list[Assignment]:
     """The assignment(s) a notebook's own content points at: its stamp, else its names, else its
     headings (all of them when nothing narrows them down)."""
     stamp_id = stamped(notebook)
-    if stamp_id in config.assignments:
+    if stamp_id is not None and stamp_id in config.assignments:
         return [config.assignments[stamp_id]]
     found = list(config.assignments.values())
     for step in (by_names(config, notebook), by_headings(config, notebook)):
@@ -166,7 +166,7 @@ def candidates(config: Config, path: Path) -> list[Assignment]:
     steps: Iterable[list[Assignment]] = ()
     if notebook is not None:
         stamp_id = stamped(notebook)
-        if stamp_id in config.assignments:
+        if stamp_id is not None and stamp_id in config.assignments:
             return [config.assignments[stamp_id]]
         steps = (by_names(config, notebook), by_headings(config, notebook))
     found = list(config.assignments.values())

@@ -47,12 +47,14 @@ class Unreadable(OSError):
 def printable_name(name: str | bytes) -> str:
     """A file name fit for CSV, JSON, Markdown and a terminal: undecodable bytes as ``\\xff``,
     control and other invisible characters as escapes (``\\n``, ``\\x1b``, ``\\u202e``)."""
+    raw = name
     if isinstance(name, str):
         try:
-            name = name.encode("utf-8", "surrogateescape")
+            raw = name.encode("utf-8", "surrogateescape")
         except UnicodeEncodeError:  # a lone surrogate no file system produced: spell it out
-            name = name.encode("utf-8", "backslashreplace")
-    return one_line(name.decode("utf-8", "backslashreplace"))
+            raw = name.encode("utf-8", "backslashreplace")
+    assert isinstance(raw, bytes)
+    return one_line(raw.decode("utf-8", "backslashreplace"))
 
 
 def too_large(size: int | None, limit: int = MAX_BYTES) -> str:
@@ -64,7 +66,8 @@ def too_large(size: int | None, limit: int = MAX_BYTES) -> str:
 
 def read_capped(stream: IO[bytes], name: str, limit: int = MAX_BYTES) -> bytes:
     """At most ``limit`` bytes from ``stream``; :class:`Unreadable` as soon as there are more."""
-    chunks, total = [], 0
+    chunks: list[bytes] = []
+    total = 0
     while True:
         chunk = stream.read(min(_CHUNK, limit + 1 - total))
         if not chunk:
@@ -240,7 +243,7 @@ def parse_notebook(data: bytes) -> nbformat.NotebookNode:
     cells = raw.get("cells")
     if not isinstance(cells, list):
         raise Rejected("the file is not a valid notebook: its 'cells' is not a list")
-    nb = v4.new_notebook()
+    nb: nbformat.NotebookNode = v4.new_notebook()
     for cell in cells:
         kind = cell.get("cell_type") if isinstance(cell, dict) else None
         source = _source(cell.get("source")) if isinstance(cell, dict) else ""

@@ -61,7 +61,7 @@ def param_names(nin: int, nouts: Sequence[int]) -> list[str]:
     return names
 
 
-def unflatten(flat: Sequence[float], nin: int, nouts: Sequence[int]) -> Layers:
+def unflatten(flat: Sequence[float] | np.ndarray, nin: int, nouts: Sequence[int]) -> Layers:
     """Parameters in the documented order as one ``(W, b)`` per layer, ``W`` of shape (nout, nin)."""
     if len(flat) != param_count(nin, nouts):
         raise ValueError(f"{len(flat)} parameters for MLP({nin}, {list(nouts)})")
@@ -84,17 +84,17 @@ def flatten(layers: Layers) -> list[float]:
 
 def _act(name: str, z: np.ndarray) -> np.ndarray:
     if name == "tanh":
-        return np.tanh(z)
+        return np.asarray(np.tanh(z))
     if name == "relu":
-        return np.maximum(z, 0.0)
+        return np.asarray(np.maximum(z, 0.0))
     if name == "sigmoid":
-        return 1.0 / (1.0 + np.exp(-z))
+        return np.asarray(1.0 / (1.0 + np.exp(-z)))
     return z
 
 
 def _act_grad(name: str, z: np.ndarray, h: np.ndarray) -> np.ndarray:
     if name == "tanh":
-        return 1.0 - h * h
+        return np.asarray(1.0 - h * h)
     if name == "relu":
         return (z > 0).astype(np.float64)  # micrograd: zero gradient at exactly 0
     if name == "sigmoid":

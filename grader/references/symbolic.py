@@ -97,7 +97,9 @@ def float_function(expression: str, variables: tuple[str, ...]) -> Callable[...,
         ast.arguments(posonlyargs=[], args=[ast.arg(v) for v in variables], kwonlyargs=[],
                       kw_defaults=[], defaults=[]), tree.body))
     ast.fix_missing_locations(lam)
-    return eval(compile(lam, "<expression>", "eval"), {"__builtins__": {}, **_MATH})  # noqa: S307
+    fn: Callable[..., float] = eval(compile(lam, "<expression>", "eval"),  # noqa: S307
+                                    {"__builtins__": {}, **_MATH})
+    return fn
 
 
 def dependent_terms(expression: str, variable: str) -> str | None:

@@ -21,6 +21,8 @@ argv: ``SPEC -- CMD...`` where SPEC is base64 of JSON (nothing in it can look li
   oom_score_adj -- raise this process's (and so its children's) out-of-memory score.
 """
 
+from __future__ import annotations
+
 import base64
 import ctypes
 import ctypes.util
@@ -29,6 +31,7 @@ import os
 import resource
 import struct
 import sys
+from typing import Any
 
 _MIB = 1024 * 1024
 _CLONE_NEWNS = 0x00020000
@@ -37,7 +40,7 @@ _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
 _MS_BIND, _MS_REC, _MS_PRIVATE = 4096, 16384, 1 << 18
 
 
-def _limit(which, value):
+def _limit(which: int, value: int) -> None:
     try:
         soft, hard = resource.getrlimit(which)
         if hard != resource.RLIM_INFINITY:
@@ -47,19 +50,20 @@ def _limit(which, value):
         pass  # a limit the platform refuses is not worth failing the kernel for
 
 
-def _mount(libc, source, target, fstype, flags, data):
+def _mount(libc: ctypes.CDLL, source: str, target: str, fstype: str | None, flags: int,
+           data: str | None) -> None:
     if libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None, flags,
                   data.encode() if data else None) != 0:
         errno = ctypes.get_errno()
         raise OSError(errno, "mount " + target + ": " + os.strerror(errno))
 
 
-def isolate(hide):
+def isolate(hide: list[str]) -> list[str]:
     """Private mount and network namespaces with ``hide`` covered; returns what could not be done."""
     libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
     if libc.unshare(_CLONE_NEWNS | _CLONE_NEWNET) != 0:
         return ["no private namespaces (" + os.strerror(ctypes.get_errno()) + ")"]
-    problems = []
+    problems: list[str] = []
     try:
         _mount(libc, "none", "/", None, _MS_REC | _MS_PRIVATE, None)
     except OSError as exc:
@@ -88,7 +92,7 @@ _LL_FILE = 1 | 2 | 4 | _LL_TRUNCATE  # the rights that apply to a file (not a fo
 _PR_SET_NO_NEW_PRIVS = 38
 
 
-def landlock(rules):
+def landlock(rules: list[list[str]]) -> list[str]:
     """Allow only ``rules`` ([path, "ro"|"rw"]) from now on, for this process and its children."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.syscall.restype = ctypes.c_long
@@ -100,7 +104,7 @@ def landlock(rules):
     ruleset = libc.syscall(ctypes.c_long(_LL_CREATE), attr, ctypes.c_long(8), ctypes.c_long(0))
     if ruleset < 0:
         return ["landlock ruleset: " + os.strerror(ctypes.get_errno())]
-    problems = []
+    problems: list[str] = []
     try:
         for path, mode in rules:
             try:
@@ -125,7 +129,7 @@ def landlock(rules):
     return problems
 
 
-def _own_tasks():
+def _own_tasks() -> int:
     """Threads running now under this process's real uid (``RLIMIT_NPROC`` counts every one)."""
     uid, total = os.getuid(), 0
     for name in os.listdir("/proc"):
@@ -141,9 +145,9 @@ def _own_tasks():
     return total
 
 
-def apply(spec):
+def apply(spec: dict[str, Any]) -> list[str]:
     """Apply the namespaces, limits and identity in ``spec`` to this process; returns problems."""
-    problems = []
+    problems: list[str] = []
     for path in spec.get("cgroup") or ():
         with open(path, "w") as fh:  # no kernel code runs outside its cgroup: fail, not go on
             fh.write(str(os.getpid()))
@@ -177,7 +181,7 @@ def apply(spec):
     return problems
 
 
-def main(argv):
+def main(argv: list[str]) -> int:
     if len(argv) < 3 or argv[1] != "--":
         print("usage: SPEC -- CMD...", file=sys.stderr)
         return 2

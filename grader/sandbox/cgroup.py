@@ -224,7 +224,7 @@ def _setup_v2(base: Path, pid: int, *, fake: bool) -> Hierarchy | str:
     v2 lets a cgroup with processes in it hand no controller down, so when the grader sits in
     ``base`` itself it first moves into a leaf of its own, ``base/grader-PID``.
     """
-    wanted = [c for c in ("memory", "pids", "cpu") if c in _words(_read(base / "cgroup.controllers"))]
+    wanted: list[str] = [c for c in ("memory", "pids", "cpu") if c in _words(_read(base / "cgroup.controllers"))]
     if "memory" not in wanted or "pids" not in wanted:
         return f"cgroup v2: the memory and pids controllers are not available in {base}"
     if not os.access(base, os.W_OK) or not os.access(base / "cgroup.subtree_control", os.W_OK):

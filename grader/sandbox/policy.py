@@ -94,7 +94,7 @@ def _cap() -> Level:
 
 
 def _run_as(identity: Identity | None, argv: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
-    who = ({"user": identity.uid, "group": identity.gid, "extra_groups": []}
+    who: dict[str, Any] = ({"user": identity.uid, "group": identity.gid, "extra_groups": []}
            if identity is not None else {})
     return subprocess.run(argv, capture_output=True, text=True, timeout=30, cwd="/", **who, **kw)
 

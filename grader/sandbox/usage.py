@@ -38,7 +38,8 @@ class Usage:
 
 
 def _descendants(pid: int) -> list[int]:
-    found, todo = [], [pid]
+    found: list[int] = []
+    todo = [pid]
     while todo and len(found) < 100_000:
         current = todo.pop()
         found.append(current)
