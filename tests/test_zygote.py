@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from notebooks import variant, write
+from notebooks import solution_path, variant, write
 from test_contain import IDENTITIES, _grade, _workspace
 from test_sandbox import GRADER, _require_sandbox
 
@@ -220,3 +220,29 @@ def test_grader_killed_mid_batch_leaves_no_zygote_or_kernel(which, request):
         time.sleep(0.1)
     # A zygote's children (the kernels among them) carry its command line: counted here too.
     assert len(ours) > 1 and not alive(), (ours, alive())
+
+
+def test_a_zygote_whose_kernels_die_at_start_costs_the_notebook_nothing(config, policy, monkeypatch):
+    """A zygote's child that dies after it said it is the kernel (here: an environment that cannot
+    be set, so the kernel never opens its sockets): the kernel starts again cold, the solution
+    scores 10, the result says so, and the zygotes are charged with the failure."""
+    from grader.grading.grade import GradeOptions, grade_notebook
+    from grader.sandbox import jail, zygote
+
+    if zygote.supported(policy) is not None:
+        pytest.skip(f"kernels start cold here: {zygote.supported(policy)}")
+    original = jail.Jail.zygote_request
+
+    def broken(self, *args, **kwargs):
+        request, log = original(self, *args, **kwargs)
+        request["env"]["GRADER_NOT_A_STRING"] = 1
+        return request, log
+
+    monkeypatch.setattr(jail.Jail, "zygote_request", broken)
+    with zygote.using(policy) as pool:
+        result = grade_notebook(solution_path(), config.get("micrograd"), name="s.ipynb",
+                                options=GradeOptions(seed=1, policy=policy), config_digest=config.digest)
+        assert pool is not None and pool.failures == 1, pool and pool.problem
+        assert pool.problem.startswith("a kernel from the zygote did not start"), pool.problem
+    assert result.score == 10, [q.message for q in result.questions]
+    assert "cold start" in result.isolation, result.isolation

@@ -232,9 +232,9 @@ class Kernel:
                               startup_timeout=int(self.limits.startup_timeout),
                               per_cell=2 * self.limits.output_bytes_per_cell + 65536,
                               total=self.limits.output_bytes_total)
+        pool = zygotes.current() if self.jail.forking else None
         try:
             km.write_connection_file()
-            pool = zygotes.current() if self.jail.forking else None
             if pool is not None:
                 await self._fork(km, pool)
             else:
@@ -250,6 +250,8 @@ class Kernel:
             await self.client.async_start_new_kernel_client()
             self._watch(self.client.kc)
         except Exception as exc:
+            if self.startup == "zygote" and pool is not None:  # the zygote's fault: the next try is cold
+                self._leave_zygote(pool, f"a kernel from the zygote did not start: {exc}")
             raise KernelStartError(f"could not start a Python kernel: {exc}\n{shown(self.jail.log_tail())}") from exc
         reply = await self._execute_quietly(
             install_code(self.module_key, self.limits.output_bytes_per_cell), self.limits.startup_timeout)
@@ -270,13 +272,18 @@ class Kernel:
             self.jail.forked_kernel(await child.kernel(self.limits.startup_timeout))
             self.startup = "zygote"
         except (zygotes.ZygoteError, OSError) as exc:  # this kernel's next try starts cold
-            pool.failed(str(exc))
-            self.jail.stop()
-            self.jail.cold()
-            self.startup = "cold"
+            self._leave_zygote(pool, str(exc))
             raise KernelStartError(f"no kernel from the zygote: {exc}") from exc
         finally:
             os.close(log)
+
+    def _leave_zygote(self, pool: zygotes.ZygotePool, why: str) -> None:
+        """A zygote could not give this kernel: count it against the zygotes, and start this
+        jail's kernels cold from now on."""
+        pool.failed(why)
+        self.jail.stop()
+        self.jail.cold()
+        self.startup = "cold"
 
     async def _start_fresh(self) -> None:
         """Start the kernel; a start that fails is tried again from scratch (fresh folders, a

@@ -33,7 +33,8 @@ import socket
 import struct
 import sys
 import threading
-from typing import Any, Dict, List, Optional
+import traceback
+from typing import Any, Dict, List, Optional, Tuple
 
 _NEWNS, _NEWCGROUP, _NEWUTS, _NEWIPC = 0x00020000, 0x02000000, 0x04000000, 0x08000000
 _NEWPID, _NEWNET = 0x20000000, 0x40000000
@@ -45,6 +46,7 @@ _SIOCSIFFLAGS, _IFF_UP, _IFF_RUNNING = 0x8914, 0x1, 0x40
 _CAP_VERSION_3 = 0x20080522
 
 _libc = ctypes.CDLL(None, use_errno=True)
+_SPEC: Dict[str, Any] = {}  # what the grader said at start: "preload", "python" (folders to keep)
 # Imported by ipykernel while a kernel starts (its debugger, history, process utilities); none
 # starts a thread on import (the zygote checks that it has one thread before it serves).
 _KERNEL_MODULES = ("ipykernel.debugger", "debugpy", "sqlite3", "psutil", "tornado.gen",
@@ -100,13 +102,38 @@ def _say(what: str) -> None:
         os.write(2, ("zygote %d: %s\n" % (os.getpid(), what)).encode())
 
 
+def _under(path: str, folders: List[str]) -> bool:
+    return any(path == f or path.startswith(f.rstrip("/") + "/") for f in folders)
+
+
+def _keep(fds: List[Tuple[str, int]]) -> None:
+    """Bind each kept path (held open as ``fd`` since before it was covered) back in place, with
+    the mounts inside it (the grader's files hidden there), read-only as it was."""
+    for path, fd in fds:
+        if os.path.isdir("/proc/self/fd/%d" % fd):
+            os.makedirs(path, 0o755, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(path), 0o755, exist_ok=True)
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o444))
+        _mount("/proc/self/fd/%d" % fd, path, None, _MS_BIND | _MS_REC, None)
+        os.close(fd)
+        if not os.statvfs(path).f_flag & os.ST_RDONLY:
+            raise OSError("the Python under %s would be writable in the kernel" % path)
+
+
 def _build_world(req: Dict[str, Any]) -> None:
-    """As the new PID namespace's init (B): its own /proc, tmpfs folders, /run, loopback, name."""
+    """As the new PID namespace's init (B): its own /proc, tmpfs folders, /run, loopback, name.
+    Python's own folders that lie inside the covered ones (a Python installed under ``/tmp``) are
+    bound back in, as the sandbox itself does."""
     disk = "size=%d" % (int(req["disk_mb"]) * 1024 * 1024)
+    covered = [req["home"], "/tmp", "/dev/shm", "/run"]
+    kept = [(path, os.open(path, os.O_PATH | os.O_CLOEXEC))
+            for path in _SPEC.get("python") or () if _under(path, covered)]
     _mount("proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, None)
-    for path in (req["home"], "/tmp", "/dev/shm"):
+    for path in covered[:3]:
         _mount("tmpfs", path, "tmpfs", _MS_NOSUID | _MS_NODEV, disk + ",mode=0755")
     _mount("tmpfs", "/run", "tmpfs", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, "size=65536,mode=0755")
+    _keep(kept)
     os.mkdir(req["sockets"], 0o700)
     with open(req["connection_path"], "w") as fh:
         fh.write(req["connection"])
@@ -142,10 +169,10 @@ def _kernel(req: Dict[str, Any], chan: socket.socket) -> None:
     os.environ.update(req["env"])
     os.chdir(req["home"])
     import random
-    random.seed()
-    numpy = sys.modules.get("numpy")
-    if numpy is not None:
-        numpy.random.seed()
+    random.seed()  # the zygote's generators, seeded once there, are this kernel's own from now on
+    numpy_random = sys.modules.get("numpy.random")
+    if numpy_random is not None:
+        numpy_random.seed()
     sys.argv = ["ipykernel_launcher", "-f", req["connection_path"], *req["args"]]
     from ipykernel import kernelapp
     kernelapp.launch_new_instance()
@@ -176,6 +203,9 @@ def _child(req: Dict[str, Any], chan: socket.socket) -> int:
         _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         try:
             _kernel(req, chan)
+        except Exception:  # noqa: BLE001 -- the kernel could not start: said on its log
+            traceback.print_exc()
+            os._exit(1)
         finally:
             os._exit(0)
     drop_capabilities()
@@ -233,6 +263,7 @@ def main(argv: List[str]) -> int:
     control = socket.socket(fileno=int(argv[1]))
     _libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)  # nothing may trace or read the zygote's memory
     spec = json.loads(argv[2])
+    _SPEC.update(spec)
     loaded = []
     try:
         import ipykernel.ipkernel  # noqa: F401

@@ -133,6 +133,11 @@ def _minimal(paths: Sequence[str]) -> list[str]:
     return kept
 
 
+def python_folders() -> list[str]:
+    """The folders bound read-only into every sandbox for the kernel's Python (none inside another)."""
+    return _minimal(python_paths())
+
+
 def bwrap_args(bwrap: str, *, connection_fd: int, passwd_fd: int, group_fd: int,
                disk_mb: int) -> list[str]:
     """The whole bubblewrap command line, up to and including ``--``."""
@@ -157,7 +162,7 @@ def bwrap_args(bwrap: str, *, connection_fd: int, passwd_fd: int, group_fd: int,
     for path in (HOME, "/tmp", "/dev/shm"):
         args += [*size, "--tmpfs", path]
     # After the tmpfs mounts, so that a Python installed under /tmp (a CI checkout) stays visible.
-    bound = _minimal(python_paths())
+    bound = python_folders()
     for path in bound:
         args += ["--ro-bind", path, path]
     args += hidden_mounts(bound)  # the grader itself, wherever it is installed there
@@ -239,7 +244,7 @@ def landlock_rules(writable: Sequence[str]) -> list[list[str]]:
     rules.append(["/dev", "list"])
     rules += [[p, "rw"] for p in DEVICES if os.path.lexists(p)]
     hidden = [os.path.realpath(p) for p in grader_files()]
-    for top in _minimal(python_paths()):
+    for top in python_folders():
         rules += [[p[5:], "list"] if p.startswith("list:") else [p, "ro"]
                   for p in _allowed_beneath(top, hidden)]
     rules += [[p, "rw"] for p in writable]

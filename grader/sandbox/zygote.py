@@ -37,12 +37,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from .allowlist import HOME, bwrap_args, memfd, passwd_entries, sandbox_env
+from .allowlist import HOME, bwrap_args, memfd, passwd_entries, python_folders, sandbox_env
 from .identity import Identity
 from .policy import Policy, zygote_problem
 from .reap import kill_uid
 
-PRELOAD = ("math", "random", "numpy")
+PRELOAD = ("math", "random", "numpy", "numpy.random")  # numpy 2 imports numpy.random lazily
 _SRC = {name: base64.b64encode(Path(__file__).with_name(f"_{name}.py").read_bytes()).decode()
         for name in ("launcher", "zygote")}
 _BOOT = ("import base64,sys;a=sys.argv;g={'__name__':'grader_zygote'};"
@@ -169,7 +169,8 @@ class Zygote:
                           group_fd=group, disk_mb=1)[:-1]
         argv += ["--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_NET_ADMIN", "--unsetenv",
                  "JPY_PARENT_PID", "--", sys.executable, "-I", "-c", _BOOT, _SRC["launcher"],
-                 _SRC["zygote"], str(theirs.fileno()), json.dumps({"preload": list(PRELOAD)})]
+                 _SRC["zygote"], str(theirs.fileno()),
+                 json.dumps({"preload": list(PRELOAD), "python": python_folders()})]
         who: dict[str, Any] = ({"user": identity.uid, "group": identity.gid, "extra_groups": []}
                                if identity is not None else {})
         try:
