@@ -8,12 +8,15 @@ test asserts scores, the memory tests the host's available memory, the log test 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
 import shutil
+import signal
 import subprocess
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -320,3 +323,73 @@ def test_threads_do_not_spend_the_memory_budget(which, level, request):
     assert threads["isolation"].startswith(f"{level}:"), threads["isolation"]
     assert threads["cells"][0] == {"number": 1, "status": "ok", "detail": ""}, threads["cells"][0]
     assert threads["total"] == "10", [q["message"] for q in threads["questions"]]
+
+
+def _namespace() -> tuple[subprocess.Popen, int]:
+    """A process in a new PID namespace (``unshare``), and the pid of the one inside it."""
+    from grader.sandbox.reap import children_of
+
+    outer = subprocess.Popen(["unshare", "--user", "--map-root-user", "--pid", "--fork", "sleep", "60"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        inside = children_of(outer.pid)
+        if inside:
+            return outer, inside[0]
+        if outer.poll() is not None:
+            break
+        time.sleep(0.005)
+    outer.kill()
+    outer.wait()
+    pytest.skip("no PID namespace can be made here with unshare")
+
+
+def _end(outer: subprocess.Popen, inside: int) -> None:
+    with contextlib.suppress(OSError):
+        os.kill(inside, signal.SIGKILL)
+    outer.wait()
+
+
+def _tries_until_reused(name: str, limit: float) -> int | None:
+    """New namespaces, one after another, until one gets ``name``: how many it took."""
+    from grader.sandbox.reap import pidns_of
+
+    tries, deadline = 0, time.monotonic() + limit
+    while time.monotonic() < deadline:
+        outer, inside = _namespace()
+        tries += 1
+        reused = pidns_of(inside) == name
+        _end(outer, inside)
+        if reused:
+            return tries
+    return None
+
+
+def test_a_dead_kernels_namespace_number_never_reaches_a_neighbour():
+    """A kernel's PID namespace is killed by its number when the kernel ends; once the namespace
+    is gone the system gives that number to the next one made -- a neighbour's kernel, killed
+    mid-cell (seen in a batch: a classmate whose kernel exited cost another notebook 9 points).
+    The grader holds the namespace while it may kill by its number: no new one gets it, and the
+    kill spares every other namespace."""
+    from grader.sandbox.reap import hold_pidns, pidns_of
+
+    outer, inside = _namespace()
+    name = pidns_of(inside)
+    _end(outer, inside)
+    needed = _tries_until_reused(name, 10)  # not held: the number comes back
+    if needed is None:
+        pytest.skip("this system did not give a freed namespace number again within 10 s")
+    outer, inside = _namespace()
+    held = hold_pidns(inside)
+    assert held is not None
+    _end(outer, inside)
+    try:
+        assert _tries_until_reused(held.name, 5) is None  # held: never given out
+        neighbour, theirs = _namespace()
+        try:
+            assert held.kill() == 0
+            assert neighbour.poll() is None and os.path.exists(f"/proc/{theirs}")
+        finally:
+            _end(neighbour, theirs)
+    finally:
+        held.release()

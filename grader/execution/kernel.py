@@ -435,6 +435,8 @@ class Kernel:
         """A dropped connection is never re-made by ZeroMQ: connect a fresh client to the kernel."""
         if self.client is None or self.km is None or not self._dropped():
             return
+        if not await self.km.is_alive():
+            return  # the kernel died (its end closed): the caller restarts it, no message was dropped
         self.notes.append("the kernel sent a message over the grader's size limit; it was dropped")
         old = self.client.kc
         self._unwatch()

@@ -52,7 +52,7 @@ from .allowlist import (CONNECTION, HOME, SOCKETS, bwrap_args, landlock_abi, lan
 from .kernlog import BoundedLog, Budget
 from .identity import Identity, closed_on_the_way
 from .policy import Level, Policy
-from .reap import _session_of, children_of, kill_pidns, kill_token, kill_uid, pidns_of, pids, uid_of
+from .reap import PidNamespace, _session_of, children_of, hold_pidns, kill_token, kill_uid, pids, uid_of
 from . import zygote as zygotes
 
 _LAUNCHER = base64.b64encode(Path(__file__).with_name("_launcher.py").read_bytes()).decode()
@@ -117,7 +117,7 @@ class Jail:
         self.policy, self.limits, self.token = policy, limits, token
         self.identity: Identity | None = None
         self.base: Path | None = None
-        self.pidns: str | None = None
+        self.pidns: PidNamespace | None = None  # the kernel's, held (see PidNamespace)
         self.outer_pid: int | None = None
         self._stack = contextlib.ExitStack()
         self._dirfd: int | None = None
@@ -354,7 +354,16 @@ class Jail:
 
     def forked_kernel(self, pid: int) -> None:
         self.kernel_pid = pid
-        self.pidns = pidns_of(pid)
+        self._hold_pidns(pid)
+
+    def _hold_pidns(self, pid: int) -> None:
+        self._release_pidns()
+        self.pidns = hold_pidns(pid)
+
+    def _release_pidns(self) -> None:
+        if self.pidns is not None:
+            self.pidns.release()
+            self.pidns = None
 
     def launched(self, pid: int | None) -> None:
         """The kernel's process (bubblewrap's, inside it) has started: drop the launch descriptors."""
@@ -428,7 +437,7 @@ class Jail:
                                  os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
                 except OSError:
                     continue
-                self.pidns = pidns_of(init)
+                self._hold_pidns(init)
                 self.kernel_pid = kernel
                 return fd
         return None
@@ -443,16 +452,14 @@ class Jail:
         self._sock_fds = []
         if self.group is not None:
             self.group.kill()
+        if self.pidns is not None:
+            self.pidns.kill()
+        self._release_pidns()
         if self.child is not None:  # its namespace dies with it; the zygote's uid is not the kernel's alone
-            if self.pidns is not None and self.pidns != pidns_of(os.getpid()):
-                kill_pidns(self.pidns)
             self.child.end()
             self.child = None
             self.identity = None
-            self.pidns = None
             return
-        if self.pidns is not None and self.pidns != pidns_of(os.getpid()):
-            kill_pidns(self.pidns)
         if self.own_uid:
             assert self.identity is not None
             kill_uid(self.identity.uid)

@@ -8,6 +8,7 @@ environment.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -103,6 +104,36 @@ def kill_pidns(ns: str) -> int:
     if ns == pidns_of(os.getpid()):
         raise ValueError("refusing to kill the grader's own PID namespace")
     return _kill_matching(lambda pid: pidns_of(pid) == ns)
+
+
+class PidNamespace:
+    """The PID namespace of a process, held open: a namespace's number is freed with it and at
+    once given to the next one made (another kernel's), so killing by a number that is not held
+    could hit a neighbour's processes."""
+
+    def __init__(self, pid: int) -> None:
+        self._fd: int | None = os.open(f"/proc/{pid}/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        self.name = os.readlink(f"/proc/self/fd/{self._fd}")
+
+    def kill(self) -> int:
+        """Kill every process in it (none when it is the grader's own)."""
+        if self._fd is None or self.name == pidns_of(os.getpid()):
+            return 0
+        return kill_pidns(self.name)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+
+
+def hold_pidns(pid: int) -> PidNamespace | None:
+    """:class:`PidNamespace` of ``pid``; None when it is gone."""
+    try:
+        return PidNamespace(pid)
+    except OSError:
+        return None
 
 
 def _session_of(pid: int) -> int | None:
