@@ -12,19 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import sys
 import time
-from pathlib import Path
 from queue import Empty
 from typing import Any, Callable
 
 import nbformat
 import zmq
 import zmq.asyncio
-from jupyter_client.asynchronous.client import AsyncKernelClient
-from jupyter_client.manager import AsyncKernelManager
-from jupyter_client.kernelspec import KernelSpec
-from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from ..model import Limits
@@ -32,6 +26,8 @@ from ..errors import KernelStartError
 from ..sandbox import Jail, Level, Policy
 from ..sandbox.clock import BACKSTOP, Stopwatch
 from ..sandbox import zygote as zygotes
+from .jupyter import (KERNEL_ARGS, MAX_MESSAGE_BYTES, CappedNotebookClient, SandboxKernelManager,
+                      kernel_env)
 from .probes import (MIME, Observation, ObsStatus, ProbeRequest, install_code, new_nonce,
                      parse_result, probe_code)
 from ..results import CellReport
@@ -41,127 +37,6 @@ _MAX_RESTARTS = 6
 _START_ATTEMPTS = 3
 _GRACE = 3.0  # seconds an interrupted kernel gets to become idle before it is restarted
 _BUDGET_EVERY = 0.3  # seconds between two measures of a sandbox that no cgroup holds
-_PASSTHROUGH_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "LANG", "LC_ALL", "TZ")
-# ZeroMQ drops (and never hands to the grader) any message from the kernel larger than this, so
-# a notebook cannot make the grader decode hundreds of megabytes; cell output is capped far lower.
-MAX_MESSAGE_BYTES = 8 * 1024 * 1024
-_KERNEL_ARGS = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.capture_fd_output=False"]
-
-
-def _kernel_env(token: str) -> dict[str, str]:
-    bindir = str(Path(sys.executable).parent)
-    env = {
-        "PATH": os.pathsep.join([bindir, "/usr/local/bin", "/usr/bin", "/bin"]),
-        "MPLBACKEND": "Agg",
-        "PYTHONNOUSERSITE": "1",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-        "OMP_NUM_THREADS": "1",
-        "OPENBLAS_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-        # The memory budget is an address-space limit too, and the C library reserves 64 MiB of
-        # address space for each extra malloc arena, one per thread that meets a busy one: a
-        # dozen kernel threads could spend a small budget before the student's code runs (more of
-        # them the busier the machine), and then no thread can start. Two arenas reserve little.
-        "MALLOC_ARENA_MAX": "2",
-        "GRADER_KERNEL_TOKEN": token,
-        "LANG": "C.UTF-8",
-    }
-    for name in _PASSTHROUGH_ENV:
-        if name in os.environ:
-            env[name] = os.environ[name]
-    return env
-
-
-class _Urls:
-    """Connect to the kernel's sockets through the grader's own descriptors of them (see Jail)."""
-
-    grader_urls: dict[str, str] | None = None
-
-    def _make_url(self, channel: str) -> str:
-        if self.grader_urls and channel in self.grader_urls:
-            return self.grader_urls[channel]
-        url: str = super()._make_url(channel)  # type: ignore[misc]
-        return url
-
-
-class _KernelClient(_Urls, AsyncKernelClient):
-    """The grader's client: its sockets refuse messages over MAX_MESSAGE_BYTES (its context says so)."""
-
-
-class _KernelManager(_Urls, AsyncKernelManager):
-    """A kernel manager whose kernelspec is ours, whatever the notebook asked for."""
-
-    _grader_argv: list[str] = []
-    _grader_interrupt = "signal"
-    _grader_child: zygotes.Child | None = None  # the kernel, forked from a zygote (not launched)
-
-    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
-        child = self._grader_child
-        if child is None:
-            await super()._async_launch_kernel(kernel_cmd, **kw)
-            return
-        assert self.provisioner is not None
-        provisioner: Any = self.provisioner
-        provisioner.process, provisioner.pid, provisioner.pgid = child, child.pid, None
-        self._reconcile_connection_info(provisioner.connection_info)
-
-    @property
-    def kernel_spec(self) -> KernelSpec:
-        return KernelSpec(argv=list(self._grader_argv), display_name="grader", language="python",
-                          env={}, interrupt_mode=self._grader_interrupt)
-
-    def client(self, **kwargs: Any) -> Any:
-        kwargs.setdefault("context", self.context)
-        client = _KernelClient(**{**self.get_connection_info(session=True),
-                                  "connection_file": self.connection_file, "parent": self, **kwargs})
-        client.grader_urls = self.grader_urls
-        return client
-
-    def cleanup_ipc_files(self) -> None:
-        """The kernel's socket folder is emptied by the jail, as the kernel's uid; never here."""
-
-
-class _Client(NotebookClient):
-    """nbclient with outputs capped per cell and in total, and each execute reply kept; a cell
-    can be ended from outside (``stop``) when its own time is up."""
-
-    def __init__(self, nb: Any, *, per_cell: int, total: int, **kw: Any) -> None:
-        super().__init__(nb, **kw)
-        self.per_cell, self.total = per_cell, total
-        self.cell_bytes: dict[int, int] = {}
-        self.total_bytes = 0
-        self.last_reply: dict[str, Any] | None = None
-        self._alive_task: asyncio.Task[Any] | None = None
-
-    async def _async_poll_kernel_alive(self) -> None:
-        self._alive_task = asyncio.current_task()
-        await super()._async_poll_kernel_alive()
-
-    def stop(self) -> None:
-        """End the running cell's wait for its reply (the kernel itself is the caller's)."""
-        for task in (self.task_poll_for_reply, self._alive_task):
-            if task is not None and not task.done():
-                task.cancel()
-
-    def output(self, outs: Any, msg: dict[str, Any], display_id: Any, cell_index: int) -> Any:
-        content = msg.get("content") or {}
-        size = len(str(content.get("text", ""))) + sum(len(str(v)) for v in
-                                                        (content.get("data") or {}).values())
-        size += sum(len(str(t)) for t in content.get("traceback") or ())
-        used = self.cell_bytes.get(cell_index, 0)
-        self.cell_bytes[cell_index] = used + size
-        self.total_bytes += size
-        if used + size > self.per_cell or self.total_bytes > self.total:
-            return None  # dropped: the grader keeps at most a capped amount of what cells print
-        return super().output(outs, msg, display_id, cell_index)
-
-    async def _check_raise_for_error(self, cell: Any, cell_index: int,
-                                     exec_reply: dict[str, Any] | None) -> None:
-        self.last_reply = exec_reply
-        await super()._check_raise_for_error(cell, cell_index, exec_reply)
-
-
 class Kernel:
     """A live, sandboxed kernel for one notebook; use as ``async with Kernel(...) as k``."""
 
@@ -183,8 +58,8 @@ class Kernel:
         self.broken: str | None = None  # why the kernel can no longer be used
         self.notes: list[str] = []
         self._good: list[int] = []      # cells that ran to completion, in order (replayed after a crash)
-        self.km: _KernelManager | None = None
-        self.client: _Client | None = None
+        self.km: SandboxKernelManager | None = None
+        self.client: CappedNotebookClient | None = None
         self._context: zmq.asyncio.Context | None = None
         self._monitors: list[zmq.Socket[Any]] = []
         self._monitor_owners: list[Any] = []
@@ -221,24 +96,24 @@ class Kernel:
         self.jail.next_start()
         self._context = zmq.asyncio.Context()
         self._context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
-        km = _KernelManager(transport="ipc", ip=self.jail.ip, connection_file=self.jail.connection_file,
-                            context=self._context)
+        km = SandboxKernelManager(transport="ipc", ip=self.jail.ip,
+                                  connection_file=self.jail.connection_file, context=self._context)
         # Signals reach bubblewrap, not the kernel inside it: interrupt by message there.
         km._grader_interrupt = "message" if self.policy.level is Level.SANDBOX else "signal"
         self.km = km
-        self.client = _Client(self.nb, km=km, timeout=self.limits.cell_timeout, allow_errors=True,
-                              interrupt_on_timeout=False, raise_on_iopub_timeout=False,
-                              iopub_timeout=2, record_timing=False, shutdown_kernel="immediate",
-                              startup_timeout=int(self.limits.startup_timeout),
-                              per_cell=2 * self.limits.output_bytes_per_cell + 65536,
-                              total=self.limits.output_bytes_total)
+        self.client = CappedNotebookClient(
+            self.nb, km=km, timeout=self.limits.cell_timeout, allow_errors=True,
+            interrupt_on_timeout=False, raise_on_iopub_timeout=False, iopub_timeout=2,
+            record_timing=False, shutdown_kernel="immediate",
+            startup_timeout=int(self.limits.startup_timeout),
+            per_cell=2 * self.limits.output_bytes_per_cell + 65536, total=self.limits.output_bytes_total)
         pool = zygotes.current() if self.jail.forking else None
         try:
             km.write_connection_file()
             if pool is not None:
                 await self._fork(km, pool)
             else:
-                argv, popen, env = self.jail.command(_KERNEL_ARGS, _kernel_env(self.token))
+                argv, popen, env = self.jail.command(KERNEL_ARGS, kernel_env(self.token))
                 km._grader_argv = argv
                 try:
                     await km.start_kernel(env=env, **popen)
@@ -259,13 +134,13 @@ class Kernel:
             raise KernelStartError(f"could not install the probe runner in the kernel: {reply}")
         self.jail.settled()
 
-    async def _fork(self, km: _KernelManager, pool: zygotes.ZygotePool) -> None:
+    async def _fork(self, km: SandboxKernelManager, pool: zygotes.ZygotePool) -> None:
         """Start the kernel as a child of a warm zygote; when no zygote could give one, this
         jail starts its kernels cold from now on (the caller tries again)."""
-        request, log = self.jail.zygote_request(_KERNEL_ARGS, _kernel_env(self.token))
+        request, log = self.jail.zygote_request(KERNEL_ARGS, kernel_env(self.token))
         joins = self.jail.group.procs_files if self.jail.group is not None else []
         try:
-            child = await pool.child(request, log, _kernel_env(self.token), joins)
+            child = await pool.child(request, log, kernel_env(self.token), joins)
             self.jail.forked(child)
             km._grader_argv, km._grader_child = ["zygote"], child
             await km.start_kernel()
