@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import signal
+import sys
 import subprocess
 import threading
 import time
@@ -66,14 +67,15 @@ def _workspace(which: str, request) -> tuple[object, Path]:
 
 
 def _grade(owner, folder: Path, subs: Path, jobs: int, env: dict[str, str] | None = None,
-           options: tuple[str, ...] = (), **limits: object) -> dict[str, dict]:
+           options: tuple[str, ...] = (), grader: list[str] = GRADER,
+           **limits: object) -> dict[str, dict]:
     """``grader run SUBS --out OUT`` as ``owner``; every student's stored result."""
     config = write_small_config(folder / "config", **limits)
     if owner is not None:
         for root, dirs, files in os.walk(folder):
             for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
                 os.chown(name, owner.pw_uid, owner.pw_gid)
-    argv = [*GRADER, "run", str(subs), "--out", str(folder / "out"), "--jobs", str(jobs),
+    argv = [*grader, "run", str(subs), "--out", str(folder / "out"), "--jobs", str(jobs),
             "--config", str(config), "--seed", "3", *options]
     env = {**os.environ, **(env or {})}
     env.pop("GRADER_CONFIG", None)
@@ -393,3 +395,34 @@ def test_a_dead_kernels_namespace_number_never_reaches_a_neighbour():
             _end(neighbour, theirs)
     finally:
         held.release()
+
+
+NICE = """import os
+def nice(tid):
+    with open(f"/proc/self/task/{tid}/stat") as fh:
+        return int(fh.read().rsplit(")", 1)[1].split()[16])
+niced = {t: nice(t) for t in os.listdir("/proc/self/task") if nice(t) != 0}
+assert not niced, f"the kernel's own threads were demoted: {niced}"
+"""
+# The budget's watcher measuring (and demoting) as often as it can: it certainly runs while the
+# kernel starts, as it may on any busy machine.
+EAGER_WATCH = [sys.executable, "-c", "import sys, grader.execution.kernel as k; k._BUDGET_EVERY = 0.002; "
+               "from grader.cli import main; sys.exit(main(sys.argv[1:]))"]
+
+
+@pytest.mark.parametrize("level", ["sandbox", "none"])
+def test_the_kernels_own_threads_keep_their_priority(level, request):
+    """Without a cgroup the notebook's processes and threads get the lowest CPU priority, but never
+    the kernel's own (its message handling): before, the watcher demoted the threads ipykernel
+    starts while the kernel was still starting, so on a loaded machine a kernel's replies waited
+    behind every neighbour and trivial cells timed out (cell 2 of a correct notebook: 0.83 of 10)."""
+    owner, folder = _workspace("ordinary-user", request)
+    if level == "sandbox":
+        _require_sandbox(owner)
+    subs = folder / "subs"
+    variant(subs / "nice_111_901_micrograd_exercises.ipynb", prepend=[NICE])
+    result = _grade(owner, folder, subs, jobs=1, grader=EAGER_WATCH, env={"GRADER_ISOLATION": level},
+                    options=("--no-sandbox",) if level == "none" else ())["111"]
+    assert result["isolation"].startswith(f"{level}:"), result["isolation"]
+    assert result["cells"][0] == {"number": 1, "status": "ok", "detail": ""}, result["cells"][0]
+    assert result["total"] == "10", [q["message"] for q in result["questions"]]

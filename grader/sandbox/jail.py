@@ -131,7 +131,9 @@ class Jail:
         self._log_budget = Budget()
         self._reached: list[str] = []    # limits the sandbox passed (measured without a cgroup)
         self._demoted: dict[int, int | None] = {}
-        self._own_threads: frozenset[int] = frozenset()  # the kernel's threads before any cell ran
+        # The kernel's threads before any cell ran; None until the kernel has settled (nothing is
+        # demoted before: the threads ipykernel starts then are its own, not the notebook's).
+        self._own_threads: frozenset[int] | None = None
         self.child: zygotes.Child | None = None  # this start's kernel, forked from a zygote
         self.forking = False  # True while kernels of this jail come from a zygote (no uid of its own)
 
@@ -215,8 +217,9 @@ class Jail:
                 also = tuple(pid for pid in pids() if _session_of(pid) == session)
         used = usage.measure(self.outer_pid, self.kernel_pid,
                              (HOME, "/tmp", "/dev/shm") if self.sandboxed else (), also)
-        usage.demote(used.pids, {self.outer_pid, *([self.kernel_pid] if self.kernel_pid else [])},
-                     self._demoted, self._own_threads)
+        if self._own_threads is not None:
+            usage.demote(used.pids, {self.outer_pid, *([self.kernel_pid] if self.kernel_pid else [])},
+                         self._demoted, self._own_threads)
         found = usage.over(used, self.limits.memory_mb)
         if found is not None:
             if found not in self._reached:
@@ -232,6 +235,7 @@ class Jail:
     def next_start(self) -> None:
         """Fresh folders for the next start of the kernel (the first, or a restart)."""
         assert self.base is not None
+        self._own_threads = None  # the next kernel's own threads are known once it settles
         self._close_launch_fds()
         if self._dirfd is not None:
             os.close(self._dirfd)
