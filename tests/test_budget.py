@@ -206,6 +206,42 @@ def test_clock_ignores_time_spent_waiting_for_a_cpu():
     assert result["waited"] > 0.3 * result["wall"], result  # 5 runnable on one CPU: mostly waiting
 
 
+def test_clock_ignores_the_graders_own_wait_for_a_cpu():
+    """The grader's thread that reads the kernel's replies, kept off its CPU by busy processes,
+    is not charged to the kernel: on a loaded machine the grader's loop waited seconds while a
+    trivial cell ran (and the kernel waited nothing), and such cells timed out."""
+    import subprocess
+    import sys
+    cpu = min(os.sched_getaffinity(0))
+    kernel = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])  # waits for nothing
+    hogs = [subprocess.Popen([sys.executable, "-c", f"import os\nos.sched_setaffinity(0, {{{cpu}}})\n"
+                              "print(flush=True)\nwhile True: pass"], stdout=subprocess.PIPE)
+            for _ in range(4)]
+    result = {}
+
+    def reader():
+        os.sched_setaffinity(0, {cpu})
+        watch = clock.Stopwatch(kernel.pid)
+        while watch.wall() < 2:
+            pass
+        result.update(charged=watch.charged(), wall=watch.wall(), expired=watch.expired(1.5))
+
+    try:
+        for hog in hogs:
+            hog.stdout.readline()  # running
+        thread = threading.Thread(target=reader)
+        thread.start()
+        thread.join(60)
+    finally:
+        for proc in (*hogs, kernel):
+            proc.kill()
+            proc.wait()
+        for hog in hogs:
+            hog.stdout.close()
+    assert result["charged"] < 0.7 * result["wall"], result  # 5 runnable on one CPU: mostly waiting
+    assert result["expired"] is None, result
+
+
 def test_kernel_log_keeps_head_and_tail_within_a_budget(tmp_path):
     budget = kernlog.Budget(total=3 * (kernlog.HEAD + kernlog.TAIL))
     sizes = []

@@ -63,7 +63,7 @@ class Kernel:
         self._context: zmq.asyncio.Context | None = None
         self._monitors: list[zmq.Socket[Any]] = []
         self._monitor_owners: list[Any] = []
-        self.waited = 0.0   # seconds the kernel waited for a CPU while it ran cells and probes
+        self.waited = 0.0   # seconds the kernel (or the grader reading it) waited for a CPU
         self.time_rules: set[str] = set()
         self._budget_task: asyncio.Task[None] | None = None
         self._lost_zygote_at_death = False

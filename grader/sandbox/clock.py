@@ -1,15 +1,22 @@
 """The time a cell or probe is charged: its own, never the time a neighbour took from it.
 
 A cell's time limit counts wall-clock time minus the time the kernel was ready to run but waited
-for a CPU (the scheduler's run-queue delay of the kernel's process, ``/proc/PID/schedstat``): a cell
-that computes or sleeps is charged all of it; one that a busy machine or a classmate's CPU hog kept
-off the CPU is not charged the wait. A wall-clock backstop, ``BACKSTOP`` times the limit, ends
-whatever the charged time says (a kernel whose own processes starve it cannot run forever).
+for a CPU (the scheduler's run-queue delay of the kernel's process, ``/proc/PID/schedstat``), and
+minus the time the grader's own thread that reads the kernel's replies (the one that starts the
+stopwatch: its event loop) waited for a CPU: a cell that computes or sleeps is charged all of it;
+one that a busy machine or a classmate's CPU hog kept off the CPU -- the kernel, or the grader
+waiting to read its answer -- is not charged the wait. (Measured on a loaded 2-core machine, the
+grader's loop waited up to 3 s while a trivial cell ran and the kernel waited 0.01 s: that wait had
+timed out cells of 3 s.) A wall-clock backstop, ``BACKSTOP`` times the limit, ends whatever the
+charged time says (a kernel whose own processes starve it cannot run forever, and where the two
+waits overlap, what is forgiven twice stays within it).
 Where the scheduler statistics are missing, the limit is plain wall-clock time, and says so.
 """
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 
 BACKSTOP = 4.0          # the wall-clock backstop, in multiples of a limit
@@ -34,21 +41,30 @@ class Stopwatch:
 
     def __init__(self, pid: int | None) -> None:
         self.pid = pid
+        self.reader = threading.get_native_id()  # the grader's thread that reads the replies
         self.wall0 = time.monotonic()
         self.wait0 = waited(pid)
+        # (None when the reader is the measured process itself: one wait is not counted twice)
+        self.reader0 = waited(os.getpid(), self.reader) if pid not in (None, self.reader) else None
         self._wait = 0.0
+        self._reader_wait = 0.0
 
     @property
     def measured(self) -> bool:
         return self.wait0 is not None
 
     def wait(self) -> float:
-        """Seconds the kernel waited for a CPU since the start (0 where not measured)."""
+        """Seconds the kernel, and the grader's thread reading it, waited for a CPU since the
+        start (0 where not measured)."""
         if self.wait0 is not None:
             now = waited(self.pid)
             if now is not None:  # else the process is gone: keep the last reading
                 self._wait = max(self._wait, now - self.wait0)
-        return self._wait
+        if self.wait0 is not None and self.reader0 is not None:
+            mine = waited(os.getpid(), self.reader)
+            if mine is not None:
+                self._reader_wait = max(self._reader_wait, mine - self.reader0)
+        return min(self._wait + self._reader_wait, self.wall())
 
     def wall(self) -> float:
         return time.monotonic() - self.wall0
