@@ -174,28 +174,24 @@ def test_clock_charges_sleep_not_waiting_for_a_cpu():
     assert clock.BACKSTOP >= 3
 
 
-def test_clock_ignores_time_spent_waiting_for_a_cpu():
-    """A thread kept off its CPU by busy processes is charged well under its wall time."""
+def _on_a_busy_cpu(work) -> None:
+    """Run ``work()`` in a thread pinned to one CPU beside four busy processes pinned there too
+    (five runnable on one CPU: the thread mostly waits for it)."""
     import subprocess
     import sys
     cpu = min(os.sched_getaffinity(0))
     hogs = [subprocess.Popen([sys.executable, "-c", f"import os\nos.sched_setaffinity(0, {{{cpu}}})\n"
                               "print(flush=True)\nwhile True: pass"], stdout=subprocess.PIPE)
             for _ in range(4)]
-    result = {}
 
-    def busy():
+    def pinned():
         os.sched_setaffinity(0, {cpu})
-        tid = threading.get_native_id()
-        wait0, wall0 = clock.waited(os.getpid(), tid), time.monotonic()
-        while time.monotonic() - wall0 < 2:
-            pass
-        result.update(waited=clock.waited(os.getpid(), tid) - wait0, wall=time.monotonic() - wall0)
+        work()
 
     try:
         for hog in hogs:
             hog.stdout.readline()  # running
-        thread = threading.Thread(target=busy)
+        thread = threading.Thread(target=pinned)
         thread.start()
         thread.join(60)
     finally:
@@ -203,6 +199,20 @@ def test_clock_ignores_time_spent_waiting_for_a_cpu():
             hog.kill()
             hog.wait()
             hog.stdout.close()
+
+
+def test_clock_ignores_time_spent_waiting_for_a_cpu():
+    """A thread kept off its CPU by busy processes is charged well under its wall time."""
+    result = {}
+
+    def busy():
+        tid = threading.get_native_id()
+        wait0, wall0 = clock.waited(os.getpid(), tid), time.monotonic()
+        while time.monotonic() - wall0 < 2:
+            pass
+        result.update(waited=clock.waited(os.getpid(), tid) - wait0, wall=time.monotonic() - wall0)
+
+    _on_a_busy_cpu(busy)
     assert result["waited"] > 0.3 * result["wall"], result  # 5 runnable on one CPU: mostly waiting
 
 
@@ -212,32 +222,20 @@ def test_clock_ignores_the_graders_own_wait_for_a_cpu():
     trivial cell ran (and the kernel waited nothing), and such cells timed out."""
     import subprocess
     import sys
-    cpu = min(os.sched_getaffinity(0))
     kernel = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])  # waits for nothing
-    hogs = [subprocess.Popen([sys.executable, "-c", f"import os\nos.sched_setaffinity(0, {{{cpu}}})\n"
-                              "print(flush=True)\nwhile True: pass"], stdout=subprocess.PIPE)
-            for _ in range(4)]
     result = {}
 
     def reader():
-        os.sched_setaffinity(0, {cpu})
         watch = clock.Stopwatch(kernel.pid)
         while watch.wall() < 2:
             pass
         result.update(charged=watch.charged(), wall=watch.wall(), expired=watch.expired(1.5))
 
     try:
-        for hog in hogs:
-            hog.stdout.readline()  # running
-        thread = threading.Thread(target=reader)
-        thread.start()
-        thread.join(60)
+        _on_a_busy_cpu(reader)
     finally:
-        for proc in (*hogs, kernel):
-            proc.kill()
-            proc.wait()
-        for hog in hogs:
-            hog.stdout.close()
+        kernel.kill()
+        kernel.wait()
     assert result["charged"] < 0.7 * result["wall"], result  # 5 runnable on one CPU: mostly waiting
     assert result["expired"] is None, result
 
