@@ -40,7 +40,7 @@ forward difference of a differently written ``f`` from a central one (the questi
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Callable, Collection, Mapping, Sequence
 
@@ -77,10 +77,20 @@ class Component:
     exact_scale: float  # sum of |terms| of the partial derivative: round-off of an exact formula
     partial: Callable[..., float] | None = None  # the terms of f that depend on this variable
     partial_scale: float = 0.0                    # sum of their |values| at the point
+    # estimates already computed, by (step, scheme, function): judging asks for each many times
+    _known: dict[tuple[float, str, object], float] = field(default_factory=dict, compare=False,
+                                                           hash=False, repr=False)
 
     def estimate(self, h: float, scheme: str, fn: Callable[..., float] | None = None) -> float:
         """The scheme at step ``h``, computed exactly as a notebook computes it (on ``fn``, the
         notebook's ``f`` unless given)."""
+        key = (h, scheme, fn)
+        known = self._known.get(key)
+        if known is None:
+            known = self._known[key] = self._estimate(h, scheme, fn)
+        return known
+
+    def _estimate(self, h: float, scheme: str, fn: Callable[..., float] | None) -> float:
         f = fn or self.fn
         x = list(self.point)
 
@@ -166,12 +176,25 @@ def _on_grid(g: float, c: Component, h: float, scheme: str, fn: Callable[..., fl
     for f in (f1, f0):  # near a power of two another f may land in the binade below
         if abs(abs(f) - 2.0 ** math.floor(math.log2(abs(f)))) <= 8 * math.ulp(f):
             spacings.add(math.ulp(f) / 2)
-    d = Fraction(c.divisor(h, scheme))
+    divisor = c.divisor(h, scheme)
+    d = Fraction(divisor)
     for u in spacings:
+        if abs(g * divisor) > 2.0 ** -1000 and not _near_whole(g * divisor / u):
+            continue  # far from every grid point: the exact test below cannot pass
         k = Fraction(g) * d / Fraction(u)
         if abs(k - round(k)) <= 4 * abs(k) * Fraction(EPS) + Fraction(1, 10 ** 12):
             return True
     return False
+
+
+def _near_whole(k: float) -> bool:
+    """A quick necessary condition for the exact test in ``_on_grid``: ``k``, computed in float
+    (one rounding of ``g * divisor``, relative error under ``EPS``; division by a power of two is
+    exact), within ``6 |k| EPS`` of a whole number (the exact test allows ``4 |k| EPS``). Only then
+    is the exact, slow test worth running: most steps' grids are nowhere near a number."""
+    if not math.isfinite(k) or abs(k) >= 2.0 ** 52:
+        return True  # no quick answer: let the exact test decide
+    return abs(k - round(k)) <= 6 * abs(k) * EPS + 1e-11
 
 
 def _partial_grid(g: float, c: Component, h: float, scheme: str) -> bool:
@@ -208,8 +231,45 @@ class Match:
     level: int = 3  # how usual the step is (Step.level)
 
 
+Memo = dict  # one judging's evidence, by (g, component, scheme, step): see ``evidence``
+
+
+def evidence(g: float, c: Component, scheme: str, h: float,
+             memo: Memo | None = None) -> tuple[float, str | None, int] | None:
+    """How ``scheme`` at step ``h`` reproduces ``g``: its gap from the recomputed value, the rule
+    (1 or 2: "bits", "terms", "grid"; None) and, failing those, the signature's strength (rule 3:
+    2 at ``SEPARATION``, 1 at ``CONFIRMING`` only, 0 none). None: the scheme is not finite at ``h``.
+    Judging one answer asks this of every step many times; ``memo`` keeps what it found."""
+    key = (g, id(c), scheme, h)
+    if memo is not None and key in memo:
+        return memo[key]  # type: ignore[no-any-return]
+    r = c.estimate(h, scheme)
+    found: tuple[float, str | None, int] | None = None
+    if math.isfinite(r):
+        gap = abs(g - r)
+        how, strength = None, 0
+        # every rule needs g within a round-off of one of the two recomputations: most steps are far
+        slack = max(c.roundoff(h, scheme), c.partial_roundoff(h, scheme) if c.partial else 0.0) + 4 * math.ulp(g)
+        partial = c.estimate(h, scheme, c.partial) if c.partial else r
+        if gap > slack + 3 * math.ulp(r) and not abs(g - partial) <= slack:
+            pass
+        elif gap <= 3 * math.ulp(r):
+            how = "bits"
+        elif c.partial and _partial_grid(g, c, h, scheme):
+            how = "terms"
+        elif gap <= c.roundoff(h, scheme) + 4 * math.ulp(g) and _on_grid(g, c, h, scheme):
+            how = "grid"
+        elif signature(g, c, h, scheme, CONFIRMING):
+            strength = 2 if signature(g, c, h, scheme) else 1
+        found = (gap, how, strength)
+    if memo is not None:
+        memo[key] = found
+    return found
+
+
 def reproduce(g: float, c: Component, scheme: str, steps: Sequence[Step],
-              prefer: Sequence[float] = (), signed: Collection[float] | None = ()) -> list[Match]:
+              prefer: Sequence[float] = (), signed: Collection[float] | None = (),
+              memo: Memo | None = None) -> list[Match]:
     """Every step at which ``scheme`` reproduces ``g`` (rules 1 and 2 above, and rule 3: at the
     ``signed`` steps with ``CONFIRMING`` separation; None: at every step with ``SEPARATION``),
     best first.
@@ -221,18 +281,13 @@ def reproduce(g: float, c: Component, scheme: str, steps: Sequence[Step],
     rounded = rounded_exact(g, c)
     for step in steps:
         h = step.value
-        r = c.estimate(h, scheme)
-        if not math.isfinite(r):
+        seen = evidence(g, c, scheme, h, memo)
+        if seen is None:
             continue
-        gap = abs(g - r)
-        if gap <= 3 * math.ulp(r):
-            how, rank = "bits", 0
-        elif c.partial and _partial_grid(g, c, h, scheme):
-            how, rank = "terms", 1
-        elif gap <= c.roundoff(h, scheme) + 4 * math.ulp(g) and _on_grid(g, c, h, scheme):
-            how, rank = "grid", 1
-        elif (signed is None and signature(g, c, h, scheme)
-              or signed is not None and h in signed and signature(g, c, h, scheme, CONFIRMING)):
+        gap, how, strength = seen
+        if how is not None:
+            rank = 0 if how == "bits" else 1
+        elif signed is None and strength == 2 or signed is not None and strength and h in signed:
             how, rank = "signature", 2
         else:
             continue
@@ -276,7 +331,8 @@ class Finding:
 
 
 def classify(g: float, c: Component, asked: str, steps: Sequence[Step], outside: Sequence[Step],
-             trusted: Sequence[float], signed: Mapping[str, Collection[float]] | None = None) -> Finding:
+             trusted: Sequence[float], signed: Mapping[str, Collection[float]] | None = None,
+             memo: Memo | None = None) -> Finding:
     """What ``g`` is. The asked scheme wins when it reproduces ``g`` at least as well as another,
     or at a step the answer shows elsewhere (``signed``) when the other does not, or only at a step
     where round-off dominates (there one bit-for-bit match is a coincidence of a coarse grid; a
@@ -290,7 +346,7 @@ def classify(g: float, c: Component, asked: str, steps: Sequence[Step], outside:
     if not math.isfinite(g):
         return Finding("unknown")
     schemes = [asked] + [s for s in SCHEMES if s != asked]
-    found = {s: reproduce(g, c, s, steps, trusted, (signed or {}).get(s, ())) for s in schemes}
+    found = {s: reproduce(g, c, s, steps, trusted, (signed or {}).get(s, ()), memo) for s in schemes}
     rank = {"bits": 0, "terms": 1, "grid": 1, "signature": 2}
     best = min((m[0] for m in found.values() if m), key=lambda m: rank[m.how], default=None)
     mine = found[asked]
@@ -308,7 +364,7 @@ def classify(g: float, c: Component, asked: str, steps: Sequence[Step], outside:
             return Finding("estimate", tuple(mine))
         return Finding("scheme", tuple(found[best.scheme]))
     for s in schemes if g != 0 else ():  # f(x + 1e-16) == f(x): zero says nothing about a step
-        far = reproduce(g, c, s, outside, trusted)
+        far = reproduce(g, c, s, outside, trusted, memo=memo)
         if far:
             return Finding("range", tuple(far))
     return Finding("unknown")
@@ -322,7 +378,7 @@ def rounding_dominates(c: Component, h: float) -> bool:
 
 
 def _signed_steps(got: Sequence[float], comps: Sequence[Component], steps: Sequence[Sequence[Step]],
-                  published: float) -> dict[str, set[float]]:
+                  published: float, memo: Memo | None = None) -> dict[str, set[float]]:
     """Per scheme, the steps at which a signature (rule 3) counts: the published one, and those
     at which at least two components are that scheme (by rules 1 and 2, or a clear signature)."""
     out = {}
@@ -330,19 +386,19 @@ def _signed_steps(got: Sequence[float], comps: Sequence[Component], steps: Seque
         seen: dict[float, int] = {}
         for g, c, inside in zip(got, comps, steps):
             if math.isfinite(g):
-                for h in {m.step for m in reproduce(g, c, s, inside, signed=None)}:
+                for h in {m.step for m in reproduce(g, c, s, inside, signed=None, memo=memo)}:
                     seen[h] = seen.get(h, 0) + 1
         out[s] = {h for h, n in seen.items() if n >= 2} | {published}
     return out
 
 
 def _common_bits(got: Sequence[float], comps: Sequence[Component], steps: Sequence[Sequence[Step]],
-                 scheme: str, usual: bool = False) -> list[float]:
+                 scheme: str, usual: bool = False, memo: Memo | None = None) -> list[float]:
     """The steps at which ``scheme`` reproduces every component bit for bit (``usual``: only
     10^-k, 2 and 5 x 10^-k, the steps students type)."""
     common: set[float] | None = None
     for g, c, inside in zip(got, comps, steps):
-        hs = {m.step for m in reproduce(g, c, scheme, inside)
+        hs = {m.step for m in reproduce(g, c, scheme, inside, memo=memo)
               if m.how in EXACT and (m.level <= 1 or not usual)} if math.isfinite(g) else set()
         common = hs if common is None else common & hs
         if not common:
@@ -361,22 +417,23 @@ def findings(got: Sequence[float], comps: Sequence[Component], asked: str,
     any difference quotient on some step's grid, and differing steps are weaker evidence than one.
     """
     inside = [s[0] for s in steps]
-    signed = _signed_steps(got, comps, inside, published)
+    memo: Memo = {}
+    signed = _signed_steps(got, comps, inside, published, memo)
     trusted: tuple[float, ...] = (published,)
-    found = [classify(g, c, asked, *steps[i], trusted, signed) for i, (g, c) in enumerate(zip(got, comps))]
+    found = [classify(g, c, asked, *steps[i], trusted, signed, memo) for i, (g, c) in enumerate(zip(got, comps))]
     used = tuple(m.step for f in found if f.kind == "estimate" for m in f.matches if m.how in EXACT)
     if used:
-        found = [classify(g, c, asked, *steps[i], trusted + used, signed)
+        found = [classify(g, c, asked, *steps[i], trusted + used, signed, memo)
                  if f.kind == "exact" or f.kind != "estimate" and rounded_exact(g, c) else f
                  for i, (g, c, f) in enumerate(zip(got, comps, found))]
-    if len(got) < 2 or _common_bits(got, comps, inside, asked):
+    if len(got) < 2 or _common_bits(got, comps, inside, asked, memo=memo):
         return found
     for other in SCHEMES:
         if other == asked:
             continue
-        common = _common_bits(got, comps, inside, other, usual=True)
+        common = _common_bits(got, comps, inside, other, usual=True, memo=memo)
         if common:
-            return [Finding("scheme", tuple(m for m in reproduce(g, c, other, inside[i])
+            return [Finding("scheme", tuple(m for m in reproduce(g, c, other, inside[i], memo=memo)
                                             if m.how in EXACT and m.step in common))
                     for i, (g, c) in enumerate(zip(got, comps))]
     return found
