@@ -42,7 +42,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Callable, Collection, Mapping, Sequence
+from typing import Callable, Collection, Dict, Mapping, Optional, Sequence, Tuple
 
 EPS = 2.0 ** -52
 SEPARATION = 16  # a signature's truncation error exceeds its round-off this many times to set a step
@@ -231,20 +231,22 @@ class Match:
     level: int = 3  # how usual the step is (Step.level)
 
 
-Memo = dict  # one judging's evidence, by (g, component, scheme, step): see ``evidence``
+Evidence = Optional[Tuple[float, Optional[str], int]]
+# one judging's evidence, by (g, id of the component, scheme, step): see ``evidence``
+Memo = Dict[Tuple[float, int, str, float], Evidence]
 
 
 def evidence(g: float, c: Component, scheme: str, h: float,
-             memo: Memo | None = None) -> tuple[float, str | None, int] | None:
+             memo: Memo | None = None) -> Evidence:
     """How ``scheme`` at step ``h`` reproduces ``g``: its gap from the recomputed value, the rule
     (1 or 2: "bits", "terms", "grid"; None) and, failing those, the signature's strength (rule 3:
     2 at ``SEPARATION``, 1 at ``CONFIRMING`` only, 0 none). None: the scheme is not finite at ``h``.
     Judging one answer asks this of every step many times; ``memo`` keeps what it found."""
     key = (g, id(c), scheme, h)
     if memo is not None and key in memo:
-        return memo[key]  # type: ignore[no-any-return]
+        return memo[key]
     r = c.estimate(h, scheme)
-    found: tuple[float, str | None, int] | None = None
+    found: Evidence = None
     if math.isfinite(r):
         gap = abs(g - r)
         how, strength = None, 0
