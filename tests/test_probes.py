@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from grader.execution.probes import ObsStatus, ProbeRequest, Unusable, as_vector, parse_result, probe_code
+from grader.execution.probes import ObsStatus, ProbeRequest, Unusable, as_vector, parse_result, probes_code
 
 NONCE = "0123456789abcdef0123456789abcdef"
 
@@ -46,10 +46,12 @@ def test_unusable_values(value, message):
 
 
 def test_probe_code_is_built_from_data_only():
-    code = probe_code("_grader_abc", NONCE, ProbeRequest("call", ("gradf", [2.0, 3.0, 4.0])))
-    assert code == ("__import__('sys').modules['_grader_abc'].probe('" + NONCE +
-                    "', 'call', ['gradf', [2.0, 3.0, 4.0]])")
+    calls = [(NONCE, ProbeRequest("call", ("gradf", [2.0, 3.0, 4.0]))),
+             ("N2", ProbeRequest("value", ("x",)))]
+    code = probes_code("_grader_abc", calls)
+    assert code == ("__import__('sys').modules['_grader_abc'].probe_all([['" + NONCE +
+                    "', 'call', ['gradf', [2.0, 3.0, 4.0]]], ['N2', 'value', ['x']]])")
     with pytest.raises(TypeError):
-        probe_code("_grader_abc", NONCE, ProbeRequest("call", ("gradf", [object()])))
+        probes_code("_grader_abc", [(NONCE, ProbeRequest("call", ("gradf", [object()])))])
     with pytest.raises(ValueError):
-        probe_code("_grader_abc", NONCE, ProbeRequest("call", ("gradf", [float("nan")])))
+        probes_code("_grader_abc", [(NONCE, ProbeRequest("call", ("gradf", [float("nan")])))])

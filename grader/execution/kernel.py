@@ -14,7 +14,7 @@ import contextlib
 import os
 import time
 from queue import Empty
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import nbformat
 import zmq
@@ -29,7 +29,7 @@ from ..sandbox import zygote as zygotes
 from .jupyter import (KERNEL_ARGS, MAX_MESSAGE_BYTES, CappedNotebookClient, SandboxKernelManager,
                       kernel_env)
 from .probes import (MIME, Observation, ObsStatus, ProbeRequest, install_code, new_nonce,
-                     parse_result, probe_code)
+                     parse_result, probes_code)
 from ..results import CellReport
 from ..text import clip, shown
 
@@ -67,6 +67,7 @@ class Kernel:
         self.time_rules: set[str] = set()
         self._budget_task: asyncio.Task[None] | None = None
         self._lost_zygote_at_death = False
+        self._one_at_a_time = False  # probes sent one a request (after an unclear death mid-request)
         self.startup = "cold"  # how its kernel started last: "zygote" (forked warm) or "cold"
 
     def assign(self, nb: nbformat.NotebookNode, deadline: float) -> None:
@@ -442,57 +443,102 @@ class Kernel:
 
     # ------------------------------------------------------------------ probes
 
-    async def probe(self, request: ProbeRequest, timeout: float, retried: bool = False) -> Observation:
-        """Ask the runner in the kernel for one task; only a result tagged with this call's nonce counts."""
-        if self.broken or self.client is None or self.client.kc is None:
-            return Observation(ObsStatus.NOT_RUN, detail=self.broken or "no kernel")
-        timeout = min(timeout, self.remaining())
-        if timeout <= 0:
-            return Observation(ObsStatus.NOT_RUN, detail="the submission ran out of time")
+    async def probe_all(self, requests: Sequence[ProbeRequest], timeout: float) -> list[Observation]:
+        """Ask the runner in the kernel for each task in turn, as one request (one round trip for a
+        question, not one a task); one Observation per task, in order. Each task has ``timeout``
+        seconds of the kernel's own time from the end of the one before. Only a result tagged with
+        that task's own nonce counts. After a task times out or kills the kernel, the question's
+        remaining tasks are not run; a batch cut short otherwise (no result for a task) goes on
+        from the next task in a new request, as if each task had been asked alone."""
+        out: list[Observation] = []
+        retried = False
+        while len(out) < len(requests):
+            if self.broken or self.client is None or self.client.kc is None:
+                return out + [Observation(ObsStatus.NOT_RUN, detail=self.broken or "no kernel")] * (
+                    len(requests) - len(out))
+            batch = requests[len(out):len(out) + 1] if self._one_at_a_time else requests[len(out):]
+            got = await self._probe_batch(batch, timeout)
+            last = got[-1]
+            if last.status is ObsStatus.DIED:
+                # The task without a result may have ended and its result been lost with the process,
+                # when a later task of the same request killed it: from now on, one task a request.
+                unsure = len(got) < len(batch)
+                lost = self._lost_zygote_at_death and not retried  # the zygote's death, not the notebook's
+                if unsure or lost:
+                    self._one_at_a_time = self._one_at_a_time or unsure
+                    retried = retried or lost
+                    self._lost_zygote_at_death = False
+                    out += got[:-1]  # that task is asked again, alone
+                    continue
+            out += got
+            if last.status in (ObsStatus.TIMEOUT, ObsStatus.DIED):
+                gave_up = f"skipped after an earlier check of this question {last.status.value}"
+                out += [Observation(ObsStatus.NOT_RUN, detail=gave_up)] * (len(requests) - len(out))
+            elif last.status is ObsStatus.NOT_RUN:  # no time left: none of the rest can run either
+                out += [last] * (len(requests) - len(out))
+        return out
+
+    async def _probe_batch(self, requests: Sequence[ProbeRequest], timeout: float) -> list[Observation]:
+        """Send ``requests`` as one execution; the observations of the tasks it settled, in order
+        (at least one; the last may be the one that ended the batch)."""
+        if min(timeout, self.remaining()) <= 0:
+            return [Observation(ObsStatus.NOT_RUN, detail="the submission ran out of time")]
         await self._reconnect_if_dropped()
-        kc = self.client.kc
-        nonce = new_nonce()
-        msg_id = kc.execute(probe_code(self.module_key, nonce, request), silent=False,
+        kc: Any = self.client.kc  # type: ignore[union-attr]
+        nonces = [new_nonce() for _ in requests]
+        index = {nonce: i for i, nonce in enumerate(nonces)}
+        msg_id = kc.execute(probes_code(self.module_key, list(zip(nonces, requests))), silent=False,
                             store_history=False, allow_stdin=False, stop_on_error=False)
-        payloads: list[Any] = []
+        payloads: list[list[Any]] = [[] for _ in requests]
+        current = 0  # the task running now: every one before it has published its result
         watch = Stopwatch(self.jail.kernel_pid)
+        limit = min(timeout, self.remaining())
+
+        def settled(upto: int) -> list[Observation]:
+            return [parse_result(nonces[i], payloads[i]) for i in range(upto)]
+
         try:
-            found = await self._probe_replies(kc, nonce, msg_id, payloads, watch, timeout)
+            while True:
+                rule = watch.expired(limit)
+                if rule is not None:
+                    self.time_rules.add(rule)
+                    await self._recover_after_timeout("a probe timed out")
+                    return settled(current) + [Observation(
+                        ObsStatus.TIMEOUT, detail=f"did not return within {limit:.0f} s ({rule})")]
+                try:
+                    msg = await kc.get_iopub_msg(timeout=0.25)
+                except Empty:
+                    if self.jail.over_budget() is not None or not await self.km.is_alive():  # type: ignore[union-attr]
+                        self._lost_zygote_at_death = self._zygote_lost()
+                        note = self._limit_note()
+                        await self._restart("the kernel died during a probe")
+                        return settled(current) + [Observation(ObsStatus.DIED, detail="the kernel died" + (
+                            f": the sandbox reached {note}" if note else ""))]
+                    continue
+                except Exception:  # noqa: BLE001 -- an undecodable message from a mangled kernel
+                    continue
+                if not isinstance(msg, dict) or msg.get("parent_header", {}).get("msg_id") != msg_id:
+                    continue
+                kind = msg.get("msg_type")
+                content = msg.get("content") or {}
+                if kind == "display_data" and isinstance(content.get("data"), dict):
+                    payload = content["data"].get(MIME)
+                    i = index.get(payload[:len(nonces[0])]) if isinstance(payload, str) else None
+                    if i is None or len(payloads[i]) >= 8:
+                        continue  # not a result of this batch's (the student's own display)
+                    payloads[i].append(payload)
+                    if i >= current:  # the next task starts now, with a clock of its own
+                        current = i + 1
+                        self.waited += watch.wait()
+                        watch = Stopwatch(self.jail.kernel_pid)
+                        limit = min(timeout, self.remaining())
+                        if current < len(requests) and limit <= 0:
+                            await self._recover_after_timeout("the submission ran out of time")
+                            return settled(current) + [Observation(
+                                ObsStatus.NOT_RUN, detail="the submission ran out of time")]
+                elif kind == "status" and content.get("execution_state") == "idle":
+                    # every task before the first one without a result settled; that one is a no-reply
+                    upto = next((i for i, p in enumerate(payloads) if not p), len(requests) - 1)
+                    return settled(upto + 1)
         finally:
             self.waited += watch.wait()
-        if found.status is ObsStatus.DIED and self._lost_zygote_at_death and not retried:
-            self._lost_zygote_at_death = False
-            return await self.probe(request, timeout, retried=True)  # the zygote's death, not the notebook's
-        return found
-
-    async def _probe_replies(self, kc: Any, nonce: str, msg_id: str, payloads: list[Any],
-                             watch: Stopwatch, timeout: float) -> Observation:
-        while True:
-            rule = watch.expired(timeout)
-            if rule is not None:
-                self.time_rules.add(rule)
-                await self._recover_after_timeout("a probe timed out")
-                return Observation(ObsStatus.TIMEOUT,
-                                   detail=f"did not return within {timeout:.0f} s ({rule})")
-            try:
-                msg = await kc.get_iopub_msg(timeout=0.25)
-            except Empty:
-                if self.jail.over_budget() is not None or not await self.km.is_alive():  # type: ignore[union-attr]
-                    self._lost_zygote_at_death = self._zygote_lost()
-                    limit = self._limit_note()
-                    await self._restart("the kernel died during a probe")
-                    return Observation(ObsStatus.DIED, detail="the kernel died" + (
-                        f": the sandbox reached {limit}" if limit else ""))
-                continue
-            except Exception:  # noqa: BLE001 -- an undecodable message from a mangled kernel
-                continue
-            if not isinstance(msg, dict) or msg.get("parent_header", {}).get("msg_id") != msg_id:
-                continue
-            kind = msg.get("msg_type")
-            content = msg.get("content") or {}
-            if kind == "display_data" and isinstance(content.get("data"), dict):
-                payload = content["data"].get(MIME)
-                if payload is not None and len(payloads) < 8:
-                    payloads.append(payload)
-            elif kind == "status" and content.get("execution_state") == "idle":
-                return parse_result(nonce, payloads)

@@ -86,11 +86,11 @@ def _literal(value: Any) -> str:
     raise TypeError(f"not plain data: {type(value).__name__}")
 
 
-def probe_code(module_key: str, nonce: str, request: ProbeRequest) -> str:
-    """The one line of code that asks the runner for ``request``."""
-    args = ", ".join(_literal(a) for a in request.args)
-    return (f"__import__('sys').modules[{module_key!r}].probe({nonce!r}, {request.task!r}, "
-            f"[{args}])")
+def probes_code(module_key: str, calls: list[tuple[str, ProbeRequest]]) -> str:
+    """The one line of code that asks the runner for each ``(nonce, request)`` in turn."""
+    tasks = ", ".join(f"[{nonce!r}, {request.task!r}, {_literal(list(request.args))}]"
+                      for nonce, request in calls)
+    return f"__import__('sys').modules[{module_key!r}].probe_all([{tasks}])"
 
 
 def new_nonce() -> str:

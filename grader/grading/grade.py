@@ -71,20 +71,6 @@ def _with_visibility(q: Question, parts: Sequence[PartResult]) -> QuestionResult
     return QuestionResult(q.id, q.title, q.points, parts)
 
 
-async def _probe_question(kernel: Kernel, probes: Sequence[Probe], timeout: float) -> list[Observation]:
-    observations: list[Observation] = []
-    gave_up: str | None = None
-    for probe in probes:
-        if gave_up:
-            observations.append(Observation(ObsStatus.NOT_RUN, detail=gave_up))
-            continue
-        obs = await kernel.probe(probe.request, timeout)
-        if obs.status in (ObsStatus.TIMEOUT, ObsStatus.DIED):
-            gave_up = f"skipped after an earlier check of this question {obs.status.value}"
-        observations.append(obs)
-    return observations
-
-
 def _cell_notes(cells: Sequence[CellReport]) -> list[str]:
     notes = []
     for c in cells:
@@ -168,7 +154,8 @@ async def grade_notebook_async(data: bytes, assignment: Assignment, *, name: str
                     probes = check.plan(q.params, _held_out_rng(q, data) or rng)
                     if options.status is not None:
                         options.status(f"checking {q.id}")
-                    observations = await _probe_question(k, probes, assignment.limits.probe_timeout)
+                    observations = await k.probe_all([p.request for p in probes],
+                                                     assignment.limits.probe_timeout)
                     judged = with_notes(check.judge(q, probes, observations), probes, observations)
                     questions.append(_with_visibility(q, judged))
                 except GraderError:

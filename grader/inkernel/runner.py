@@ -1,5 +1,6 @@
 """The probe runner: ``install`` (before the first student cell) captures what probes need and
-makes the shell fit for grading; ``probe`` runs one task and publishes exactly one tagged result."""
+makes the shell fit for grading; ``probe`` runs one task and publishes exactly one tagged result,
+``probe_all`` runs a question's tasks in turn in one request."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ def install(shell: Any, output_limit: int) -> None:
     _state["getattribute"] = object.__getattribute__
     _state["frepr"] = float.__repr__
     _state["irepr"] = int.__repr__
+    _state["sent"] = _sender(shell)
     lockdown(shell)
     cap_output(shell, output_limit)
 
@@ -35,6 +37,31 @@ TASKS: dict[str, Callable[..., Any]] = {
     "softmax_nll": task_softmax_nll, "autograd": task_autograd, "chain": task_chain,
     "mlp": task_mlp, "net_loss": task_net_loss, "net_train": task_net_train,
     "predict": task_predict, "sigmoid": task_sigmoid, "softmax_ce": task_softmax_ce}
+
+
+def _sender(shell: Any) -> Callable[[], None]:
+    """A wait until what was published so far has left the kernel's output thread (ipykernel sends
+    iopub messages from a thread of its own; it runs what is scheduled in order). Without it a result
+    could still be queued while the next task holds the interpreter or ends the process."""
+    import threading
+
+    pub = getattr(shell.display_pub, "pub_socket", None)
+    schedule = getattr(getattr(pub, "io_thread", pub), "schedule", None)
+    event = threading.Event
+
+    def sent() -> None:
+        if callable(schedule):
+            done = event()
+            schedule(done.set)
+            done.wait(2.0)
+    return sent
+
+
+def probe_all(calls: list[Any]) -> None:
+    """Run each ``[nonce, task, args]`` in turn; each result is sent before the next task starts."""
+    for nonce, task, args in calls:
+        probe(nonce, task, args)
+        _state["sent"]()
 
 
 def probe(nonce: str, task: str, args: list[Any]) -> None:
