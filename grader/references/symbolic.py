@@ -5,8 +5,9 @@ from __future__ import annotations
 import ast
 import functools
 import math
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
+import mpmath  # type: ignore[import-untyped]
 import sympy
 from sympy.parsing.sympy_parser import parse_expr, standard_transformations
 
@@ -53,10 +54,99 @@ def parse(expression: str, variables: tuple[str, ...]) -> sympy.Expr:
 
 
 def value_at(expr: sympy.Expr, variables: Sequence[str], point: Sequence[float]) -> float:
-    """``expr`` at ``point`` to 30 digits, rounded to a float; ValueError if not a finite real."""
+    """``expr`` at ``point``, correctly rounded to a float; ValueError if not a finite real.
+
+    Evaluated on the expression's own tree in mpmath (SymPy's arbitrary-precision arithmetic) at
+    two working precisions; when both round to the same float, that float is the value (it is far
+    faster than ``evalf``, which also re-evaluates shared subtrees and rounds twice). Anything else
+    -- a node this evaluator does not know, cancellation beyond the precision, a complex value --
+    goes to SymPy's own ``evalf``."""
+    inputs = [float(x) for x in point]
+    low, high = (_mp_float(expr, variables, inputs, dps) for dps in (50, 90))
+    if low is not None and low == high and math.isfinite(low):
+        return low
+    return _evalf_at(expr, variables, inputs)
+
+
+def _mp_float(expr: sympy.Expr, variables: Sequence[str], point: Sequence[float], dps: int) -> float | None:
+    env = {sympy.Symbol(n, real=True): mpmath.mpf(x) for n, x in zip(variables, point)}
+    with mpmath.workdps(dps):
+        try:
+            value = _mp(expr, env, {})
+        except (_Unknown, ValueError, ZeroDivisionError, OverflowError):
+            return None
+        if not isinstance(value, mpmath.mpf) or not mpmath.isfinite(value):
+            return None
+        return float(value)
+
+
+class _Unknown(Exception):
+    """A node the mpmath evaluator leaves to ``evalf``."""
+
+
+_MP_FUNCTIONS: dict[type, Callable[..., Any]] = {
+    sympy.exp: mpmath.exp, sympy.log: mpmath.log, sympy.tanh: mpmath.tanh, sympy.sin: mpmath.sin,
+    sympy.cos: mpmath.cos, sympy.tan: mpmath.tan, sympy.sinh: mpmath.sinh, sympy.cosh: mpmath.cosh,
+    sympy.atan: mpmath.atan, sympy.Abs: mpmath.fabs}
+
+
+def _mp(expr: Any, env: dict[Any, Any], memo: dict[Any, Any]) -> Any:
+    """``expr`` in mpmath at the working precision; every shared subtree evaluated once."""
+    known = memo.get(expr)
+    if known is not None:
+        return known
+    args = expr.args
+    value: Any
+    if expr.is_Symbol:
+        value = env[expr]
+    elif expr.is_Integer:
+        value = mpmath.mpf(int(expr))
+    elif expr.is_Rational:
+        value = mpmath.mpf(expr.p) / expr.q
+    elif expr.is_Float:
+        value = mpmath.mpf(expr._mpf_)  # its exact binary value
+    elif expr.is_Add:
+        value = mpmath.fsum(_mp(a, env, memo) for a in args)
+    elif expr.is_Mul:
+        value = mpmath.fprod(_mp(a, env, memo) for a in args)
+    elif expr.is_Pow:
+        base, power = args
+        b = _mp(base, env, memo)
+        if power.is_Integer:
+            value = b ** int(power)
+        elif b > 0:
+            value = mpmath.power(b, _mp(power, env, memo))
+        else:
+            raise _Unknown(expr)
+    elif type(expr) in _MP_FUNCTIONS and len(args) == 1:
+        value = _MP_FUNCTIONS[type(expr)](_mp(args[0], env, memo))
+    elif isinstance(expr, (sympy.Max, sympy.Min)):
+        values = [_mp(a, env, memo) for a in args]
+        value = max(values) if isinstance(expr, sympy.Max) else min(values)
+    elif isinstance(expr, sympy.Heaviside) and args:
+        x = _mp(args[0], env, memo)
+        if x == 0:
+            raise _Unknown(expr)  # its value at 0 is a convention
+        value = mpmath.mpf(1 if x > 0 else 0)
+    elif expr is sympy.E:
+        value = mpmath.e
+    elif expr is sympy.pi:
+        value = mpmath.pi
+    else:
+        raise _Unknown(expr)
+    if not isinstance(value, mpmath.mpf):
+        raise _Unknown(expr)  # complex, or not a number: left to evalf
+    memo[expr] = value
+    return value
+
+
+def _evalf_at(expr: sympy.Expr, variables: Sequence[str], point: Sequence[float]) -> float:
     subs = {sympy.Symbol(n, real=True): sympy.Float(repr(float(x)), _DIGITS)
             for n, x in zip(variables, point)}
-    result = expr.evalf(_DIGITS, subs=subs)
+    try:
+        result = expr.evalf(_DIGITS, subs=subs)
+    except (ZeroDivisionError, OverflowError):
+        raise ValueError(f"{expr} is not finite at {tuple(point)}") from None
     try:
         value = float(result)
     except TypeError:
