@@ -3,6 +3,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Test processes at once: most of a test's time is spent waiting on kernels, not computing.
+TEST_WORKERS ?= 4
 STAMP := $(VENV)/.installed
 
 .PHONY: run test bench clean
@@ -26,7 +28,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m mypy --strict grader
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) -q
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_batch.py
