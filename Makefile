@@ -28,7 +28,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m mypy --strict grader
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) -q
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal -q
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_batch.py

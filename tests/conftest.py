@@ -27,6 +27,12 @@ from notebooks import write_small_config
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The end-to-end tests (marked slow, a minute or more each) first: parallel workers then
+    share them from the start instead of one of them finishing the suite alone."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(scope="session")
 def config() -> Config:
     return load_config(ROOT / "assignments.yml")
