@@ -17,12 +17,11 @@ from jupyter_core.utils import run_sync
 
 from .. import __version__
 from ..checks import registry
-from ..checks.base import Probe, with_notes
+from ..checks.base import with_notes
 from ..model import Assignment, CheckKind, Config, Question
 from ..config import load_config, preview
 from ..errors import GraderError, KernelStartError
 from ..execution.kernel import Kernel
-from ..execution.probes import Observation, ObsStatus
 from ..results import CellReport, PartResult, QuestionResult, SubmissionResult
 from ..sandbox import Policy, detect
 from ..sandbox.clock import BACKSTOP
