@@ -91,8 +91,8 @@ def _ok(op: str, args: Sequence[float]) -> float | None:
     return value if math.isfinite(value) and abs(value) < 1e3 else None
 
 
-def reference(nodes: Sequence[Sequence[Any]]) -> tuple[list[float], list[float]]:
-    """Every node's value and d output / d leaf for each leaf, from SymPy."""
+def expressions(nodes: Sequence[Sequence[Any]]) -> tuple[list[str], list[float], list[Any]]:
+    """The leaves' names and values, and every node as a SymPy expression over the leaves."""
     names: list[str] = []
     point: list[float] = []
     exprs: list[Any] = []
@@ -111,6 +111,12 @@ def reference(nodes: Sequence[Sequence[Any]]) -> tuple[list[float], list[float]]
             # The constant's exact decimal value: nsimplify would "recognise" 1.031 as a product
             # of fractional powers of primes, equal as a float but very slow to evaluate.
             exprs.append(_SYMPY_BINARY[op](exprs[node[1]], sympy.Rational(repr(node[2]))))
+    return names, point, exprs
+
+
+def reference(nodes: Sequence[Sequence[Any]]) -> tuple[list[float], list[float]]:
+    """Every node's value and d output / d leaf for each leaf, from SymPy."""
+    names, point, exprs = expressions(nodes)
     data = [symbolic.value_at(e, names, point) for e in exprs]
     grads = symbolic.gradient_at(exprs[-1], names, point)
     return data, grads
