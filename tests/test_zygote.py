@@ -167,7 +167,8 @@ def test_a_killed_zygote_is_replaced_mid_batch(which, request):
     assert killed, "no zygote was found to kill"
     for n in range(5):
         result = results[f"3{n}3"]
-        assert result["total"] == "10", (n, [q["message"] for q in result["questions"]])
+        assert result["total"] == "10", (n, [q["message"] for q in result["questions"]],
+                                         result["notes"], result["cells"])
     assert any("warm zygote" in r["isolation"] for sid, r in results.items() if sid in ("323", "333", "343"))
 
 

@@ -68,6 +68,7 @@ class Kernel:
         self._budget_task: asyncio.Task[None] | None = None
         self._lost_zygote_at_death = False
         self._one_at_a_time = False  # probes sent one a request (after an unclear death mid-request)
+        self._replay_failed: set[int] = set()  # cells that timed out or died once while replayed
         self.startup = "cold"  # how its kernel started last: "zygote" (forked warm) or "cold"
 
     def assign(self, nb: nbformat.NotebookNode, deadline: float) -> None:
@@ -235,8 +236,15 @@ class Kernel:
         for index in list(self._good):
             status, _ = await self._run_one(index)
             if status in ("timeout", "killed"):
+                # It ran to completion before: a failure now may be the machine's or the zygote's,
+                # not the cell's. It is left out (the cells after it replayed without it) only
+                # when it fails again in a fresh kernel of its own doing.
+                if self._zygote_lost() or index not in self._replay_failed:
+                    if not self._zygote_lost():
+                        self._replay_failed.add(index)
+                    return await self._restart(f"cell {index + 1} {status} during replay")
                 self._good.remove(index)
-                self.notes.append(f"cell {index + 1} {status} again while being replayed; left out")
+                self.notes.append(f"cell {index + 1} {status} twice while being replayed; left out")
                 return await self._restart(f"cell {index + 1} failed during replay")
         return True
 
