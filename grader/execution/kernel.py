@@ -239,8 +239,9 @@ class Kernel:
                 # It ran to completion before: a failure now may be the machine's or the zygote's,
                 # not the cell's. It is left out (the cells after it replayed without it) only
                 # when it fails again in a fresh kernel of its own doing.
-                if self._zygote_lost() or index not in self._replay_failed:
-                    if not self._zygote_lost():
+                lost = self._zygote_lost()
+                if lost or index not in self._replay_failed:
+                    if not lost:
                         self._replay_failed.add(index)
                     return await self._restart(f"cell {index + 1} {status} during replay")
                 self._good.remove(index)
