@@ -69,7 +69,9 @@ def test_mixed_batch_grades_everything_then_resumes(tmp_path, small_config, kern
     assert by_id["222"]["q1_gradf"] == "2" and by_id["222"]["total"] == "9"
     assert (by_id["333"]["total"], by_id["333"]["status"]) == ("0", "rejected")
     assert (by_id["hang"]["total"], by_id["hang"]["status"]) == ("10", "graded")
-    assert (by_id["crash"]["total"], by_id["crash"]["status"]) == ("10", "graded")
+    crash = record(out, "crash")
+    assert (by_id["crash"]["total"], by_id["crash"]["status"]) == ("10", "graded"), (
+        crash["notes"], crash["cells"], crash.get("questions"))
     assert (by_id["empty"]["total"], by_id["empty"]["status"]) == ("0", "graded")
     assert by_id["hang"]["file"] == "hang/micrograd_exercises.ipynb"
 
