@@ -89,6 +89,18 @@ class SandboxKernelManager(_Urls, AsyncKernelManager):
         return KernelSpec(argv=list(self._grader_argv), display_name="grader", language="python",
                           env={}, interrupt_mode=self._grader_interrupt)
 
+    def connect_through(self, urls: dict[str, str]) -> None:
+        """From now on, reach the kernel through ``urls`` (the grader's own descriptors of its
+        sockets) -- the manager's control socket too, which jupyter_client connected at start
+        to the address in the connection file: in the sandbox no such path exists on the
+        grader's side, and an interrupt sent there never arrived (every timed-out cell cost a
+        restart and a replay)."""
+        self.grader_urls = urls
+        if self._control_socket is not None:
+            self._control_socket.close(linger=0)
+            self._control_socket = None
+        self._connect_control_socket()
+
     def client(self, **kwargs: Any) -> Any:
         kwargs.setdefault("context", self.context)
         client = SandboxKernelClient(**{**self.get_connection_info(session=True),

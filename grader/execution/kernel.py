@@ -123,7 +123,7 @@ class Kernel:
                     self.jail.launched(getattr(km.provisioner, "pid", None))
             ports = {channel: getattr(km, f"{channel}_port")
                      for channel in ("shell", "iopub", "stdin", "control", "hb")}
-            km.grader_urls = await self.jail.sockets(ports, km.is_alive, self.limits.startup_timeout)
+            km.connect_through(await self.jail.sockets(ports, km.is_alive, self.limits.startup_timeout))
             await self.client.async_start_new_kernel_client()
             self._watch(self.client.kc)
         except Exception as exc:
