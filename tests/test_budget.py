@@ -240,6 +240,29 @@ def test_clock_ignores_the_graders_own_wait_for_a_cpu():
     assert result["expired"] is None, result
 
 
+def test_clock_ignores_the_graders_loop_busy_elsewhere():
+    """The grader's loop held by other work (judging a classmate, writing a result, ending a kernel)
+    between two looks at a kernel is not the kernel's time; a reader that looks regularly while
+    the kernel sleeps charges it the sleep."""
+    import subprocess
+    import sys
+    kernel = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])  # waits for nothing
+    try:
+        watch = clock.Stopwatch(kernel.pid, every=0.2)
+        time.sleep(0.1)
+        assert watch.expired(1.0) is None
+        time.sleep(2.0)  # the loop busy elsewhere: no look for 2 s
+        assert watch.wall() > 2.0 and watch.charged() < 0.9, (watch.wall(), watch.charged())
+        assert watch.expired(1.0) is None
+        regular = clock.Stopwatch(kernel.pid, every=0.2)
+        while regular.charged() < 1.0 and regular.wall() < 30:
+            time.sleep(0.1)
+        assert regular.expired(1.0) == clock.OWN, (regular.wall(), regular.charged())
+    finally:
+        kernel.kill()
+        kernel.wait()
+
+
 def test_kernel_log_keeps_head_and_tail_within_a_budget(tmp_path):
     budget = kernlog.Budget(total=3 * (kernlog.HEAD + kernlog.TAIL))
     sizes = []

@@ -139,6 +139,44 @@ def test_cpu_hog_costs_a_classmate_nothing(which, request):
     assert results["111"]["total"] == "10"  # the hog's own answers are right too: it loses nothing
 
 
+# The grader, with its loop held for 5 s (as judging a classmate or ending a kernel held it on a
+# loaded machine) while the cell whose source says "time.sleep(1)" runs: that cell's own time is 1 s.
+STALLED_GRADER = """import asyncio, sys, time
+from grader.cli import main
+from grader.execution.kernel import Kernel
+
+run_one = Kernel._run_one
+
+async def stalled(self, index):
+    if "time.sleep(1)" in self.nb.cells[index].source and not getattr(self, "stalled", False):
+        self.stalled = True
+        asyncio.get_running_loop().call_later(0.3, time.sleep, 5)
+    return await run_one(self, index)
+
+Kernel._run_one = stalled
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("which", IDENTITIES)
+def test_the_graders_own_work_costs_a_cell_nothing(which, request):
+    """A first cell that sleeps 1 s and then imports, under a 3 s limit, while the grader's loop
+    is busy for 5 s with other work: the cell is not charged the grader's time, completes, and
+    every check finds its imports (charged the loop's time, it timed out before ``import math``
+    and a correct notebook scored 0.83 of 10)."""
+    owner, folder = _workspace(which, request)
+    _require_sandbox(owner)
+    subs = folder / "subs"
+    variant(subs / "slow_111_901_micrograd_exercises.ipynb",
+            edit={"imports": ("import math", "import time\ntime.sleep(1)\nimport math")})
+    driver = folder / "stalled_grader.py"
+    driver.write_text(STALLED_GRADER)
+    results = _grade(owner, folder, subs, jobs=1, grader=[sys.executable, str(driver)])
+    slow = results["111"]
+    assert slow["cells"][0] == {"number": 2, "status": "ok", "detail": ""}, slow["cells"]
+    assert slow["total"] == "10", (slow["notes"], [q["message"] for q in slow["questions"]])
+
+
 @pytest.mark.parametrize("which", IDENTITIES)
 def test_memory_hog_and_file_flood_stay_within_the_budget(which, request):
     """Ten children of 400 MB and four full tmpfs folders (about 5 GB unbounded), then 3 million

@@ -37,6 +37,7 @@ _MAX_RESTARTS = 6
 _START_ATTEMPTS = 3
 _GRACE = 3.0  # seconds an interrupted kernel gets to become idle before it is restarted
 _BUDGET_EVERY = 0.3  # seconds between two measures of a sandbox that no cgroup holds
+_LOOK_EVERY = 0.2   # seconds between two looks at a running cell or probe (its clock, its replies)
 class Kernel:
     """A live, sandboxed kernel for one notebook; use as ``async with Kernel(...) as k``."""
 
@@ -268,12 +269,12 @@ class Kernel:
     async def _timed(self, run: Any, limit: float) -> tuple[Any, str | None]:
         """Await ``run`` until it finishes or ``limit`` seconds of the kernel's own time
         (see ``sandbox.clock``) pass; returns (its result or exception, the rule that ended it)."""
-        watch = Stopwatch(self.jail.kernel_pid)
+        watch = Stopwatch(self.jail.kernel_pid, _LOOK_EVERY)
         task = asyncio.ensure_future(run)
         rule = None
         try:
             while not task.done():
-                await asyncio.wait({task}, timeout=0.2)
+                await asyncio.wait({task}, timeout=_LOOK_EVERY)
                 if task.done():
                     break
                 if (rule := watch.expired(limit)) is not None:
@@ -500,7 +501,7 @@ class Kernel:
                             store_history=False, allow_stdin=False, stop_on_error=False)
         payloads: list[list[Any]] = [[] for _ in requests]
         current = 0  # the task running now: every one before it has published its result
-        watch = Stopwatch(self.jail.kernel_pid)
+        watch = Stopwatch(self.jail.kernel_pid, _LOOK_EVERY)
         limit = min(timeout, self.remaining())
 
         def settled(upto: int) -> list[Observation]:
@@ -515,7 +516,7 @@ class Kernel:
                     return settled(current) + [Observation(
                         ObsStatus.TIMEOUT, detail=f"did not return within {limit:.0f} s ({rule})")]
                 try:
-                    msg = await kc.get_iopub_msg(timeout=0.25)
+                    msg = await kc.get_iopub_msg(timeout=_LOOK_EVERY)
                 except Empty:
                     if self.jail.over_budget() is not None or not await self.km.is_alive():  # type: ignore[union-attr]
                         self._lost_zygote_at_death = self._zygote_lost()
@@ -539,7 +540,7 @@ class Kernel:
                     if i >= current:  # the next task starts now, with a clock of its own
                         current = i + 1
                         self.waited += watch.wait()
-                        watch = Stopwatch(self.jail.kernel_pid)
+                        watch = Stopwatch(self.jail.kernel_pid, _LOOK_EVERY)
                         limit = min(timeout, self.remaining())
                         if current < len(requests) and limit <= 0:
                             await self._recover_after_timeout("the submission ran out of time")

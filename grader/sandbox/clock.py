@@ -3,13 +3,18 @@
 A cell's time limit counts wall-clock time minus the time the kernel was ready to run but waited
 for a CPU (the scheduler's run-queue delay of the kernel's process, ``/proc/PID/schedstat``), and
 minus the time the grader's own thread that reads the kernel's replies (the one that starts the
-stopwatch: its event loop) waited for a CPU: a cell that computes or sleeps is charged all of it;
-one that a busy machine or a classmate's CPU hog kept off the CPU -- the kernel, or the grader
+stopwatch: its event loop) could not read them: a cell that computes or sleeps is charged all of
+it; one that a busy machine or a classmate's CPU hog kept off the CPU -- the kernel, or the grader
 waiting to read its answer -- is not charged the wait. (Measured on a loaded 2-core machine, the
 grader's loop waited up to 3 s while a trivial cell ran and the kernel waited 0.01 s: that wait had
-timed out cells of 3 s.) A wall-clock backstop, ``BACKSTOP`` times the limit, ends whatever the
-charged time says (a kernel whose own processes starve it cannot run forever, and where the two
-waits overlap, what is forgiven twice stays within it).
+timed out cells of 3 s.) The reader is counted look by look (it looks every ``every`` seconds
+while it waits for the kernel): between two looks it is forgiven the longer of its own wait for a
+CPU and the time beyond ``every`` it took to look again. The second is the grader's loop busy with
+another submission (judging it, writing its result, ending its kernel): a loaded machine stretched
+such work to seconds, and a classmate's first cell -- ``import math`` -- timed out behind it.
+A wall-clock backstop, ``BACKSTOP`` times the limit, ends whatever the charged time says (a kernel
+whose own processes starve it cannot run forever, and where the waits overlap, what is forgiven
+twice stays within it).
 Where the scheduler statistics are missing, the limit is plain wall-clock time, and says so.
 """
 
@@ -37,34 +42,50 @@ def waited(pid: int | None, tid: int | None = None) -> float | None:
 
 
 class Stopwatch:
-    """Charged and wall time since ``start`` for the kernel process ``pid``."""
+    """Charged and wall time since ``start`` for the kernel process ``pid``, read by the calling
+    thread, which looks (calls ``expired`` or ``wait``) about every ``every`` seconds."""
 
-    def __init__(self, pid: int | None) -> None:
+    def __init__(self, pid: int | None, every: float = 0.25) -> None:
         self.pid = pid
+        self.every = every
         self.reader = threading.get_native_id()  # the grader's thread that reads the replies
         self.wall0 = time.monotonic()
         self.wait0 = waited(pid)
-        # (None when the reader is the measured process itself: one wait is not counted twice)
-        self.reader0 = waited(os.getpid(), self.reader) if pid not in (None, self.reader) else None
+        # (not when the reader is the measured process itself: its waits are the kernel's own)
+        self._reading = pid not in (None, self.reader)
+        self._reader_at = waited(os.getpid(), self.reader) if self._reading else None
+        self._looked = self.wall0
         self._wait = 0.0
-        self._reader_wait = 0.0
+        self._forgiven = 0.0  # the reader's, look by look
 
     @property
     def measured(self) -> bool:
         return self.wait0 is not None
 
+    def _look(self) -> None:
+        """Forgive the reader, since its last look, the longer of its wait for a CPU and the time
+        beyond ``every`` it took to look again (its loop busy elsewhere)."""
+        now = time.monotonic()
+        gap, self._looked = now - self._looked, now
+        cpu = 0.0
+        mine = waited(os.getpid(), self.reader)
+        if mine is not None and self._reader_at is not None:
+            cpu = max(0.0, mine - self._reader_at)
+        if mine is not None:
+            self._reader_at = mine
+        self._forgiven += min(gap, max(cpu, gap - self.every))
+
     def wait(self) -> float:
-        """Seconds the kernel, and the grader's thread reading it, waited for a CPU since the
-        start (0 where not measured)."""
-        if self.wait0 is not None:
-            now = waited(self.pid)
-            if now is not None:  # else the process is gone: keep the last reading
-                self._wait = max(self._wait, now - self.wait0)
-        if self.wait0 is not None and self.reader0 is not None:
-            mine = waited(os.getpid(), self.reader)
-            if mine is not None:
-                self._reader_wait = max(self._reader_wait, mine - self.reader0)
-        return min(self._wait + self._reader_wait, self.wall())
+        """Seconds the kernel, and the grader's thread reading it, waited (for a CPU, or the
+        reader for its loop) since the start; 0 where not measured."""
+        if self.wait0 is None:
+            return 0.0
+        now = waited(self.pid)
+        if now is not None:  # else the process is gone: keep the last reading
+            self._wait = max(self._wait, now - self.wait0)
+        if self._reading:
+            self._look()
+        return min(self._wait + self._forgiven, self.wall())
 
     def wall(self) -> float:
         return time.monotonic() - self.wall0
