@@ -247,3 +247,49 @@ def test_a_zygote_whose_kernels_die_at_start_costs_the_notebook_nothing(config, 
         assert pool.problem.startswith("a kernel from the zygote did not start"), pool.problem
     assert result.score == 10, [q.message for q in result.questions]
     assert "cold start" in result.isolation, result.isolation
+
+
+def test_a_zygote_that_never_answers_costs_a_timeout_and_leaves_nothing(tmp_path, policy, monkeypatch):
+    """A zygote's sandbox killed while it starts can leave bubblewrap's inner process waiting for
+    ever with the other end of the control socket: the grader then waited for the greeting in a
+    blocking read, its whole loop with it (a batch hung for good). Here a stand-in for bubblewrap
+    leaves such a process behind and exits: the wait ends at the ready timeout, and closing the
+    zygote kills what was left."""
+    import asyncio
+    import dataclasses
+    import uuid
+
+    from grader.sandbox import reap, zygote
+
+    fake = tmp_path / "bwrap"
+    fake.write_text("#!/bin/sh\nsleep 300 &\nexec sleep 301\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(zygote, "_READY_TIMEOUT", 1.0)
+    token = f"zygote-test-{uuid.uuid4().hex}"
+
+    def left() -> list[int]:
+        needle = f"GRADER_KERNEL_TOKEN={token}".encode()
+        return [pid for pid in reap.pids() if needle in reap._read(f"/proc/{pid}/environ").split(b"\0")]
+
+    class Hung(Exception):
+        """The grader's loop blocked waiting for the zygote (not asyncio's timeout)."""
+
+    def hung(signum, frame):
+        raise Hung()
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(60)
+    made = zygote.Zygote(dataclasses.replace(policy, bwrap=str(fake)), None,
+                         {"PATH": os.environ["PATH"], "GRADER_KERNEL_TOKEN": token})
+    try:
+        deadline = time.monotonic() + 30
+        while len(left()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(left()) == 2, left()
+        with pytest.raises(zygote.ZygoteError, match="did not get ready in time"):
+            asyncio.run(made.ready())
+    finally:
+        made.close()
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert left() == []

@@ -40,7 +40,7 @@ from typing import Any, Iterator
 from .allowlist import HOME, bwrap_args, memfd, passwd_entries, python_folders, sandbox_env
 from .identity import Identity
 from .policy import Policy, zygote_problem
-from .reap import kill_uid
+from .reap import kill_token, kill_uid
 
 PRELOAD = ("math", "random", "numpy", "numpy.random")  # numpy 2 imports numpy.random lazily
 _SRC = {name: base64.b64encode(Path(__file__).with_name(f"_{name}.py").read_bytes()).decode()
@@ -161,7 +161,11 @@ class Zygote:
         self.uid = contextlib.ExitStack()  # holds the pool's uid for the zygote's life (as root)
         self.preloaded: list[str] = []
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        # Never blocking: a zygote whose sandbox never started (its bubblewrap killed half-way, the
+        # inner process left holding the other end) must cost a timeout, not the grader's loop.
+        ours.setblocking(False)
         self.control = ours
+        self.token = env.get("GRADER_KERNEL_TOKEN", "")
         passwd, group = (memfd(data) for data in passwd_entries())
         conn = memfd(b"{}")
         fds = [theirs.fileno(), conn, passwd, group]
@@ -217,12 +221,16 @@ class Zygote:
         return Child(self, ours)
 
     def close(self) -> None:
+        """Kill the zygote, and whatever of its sandbox outlived bubblewrap's first process (killed
+        before it could tell its child to die with it, that child waits for ever)."""
         with contextlib.suppress(OSError):
             self.control.close()
         with contextlib.suppress(OSError):
             self.process.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(10)
+        if self.token:
+            kill_token(self.token)
 
 
 class ZygotePool:
