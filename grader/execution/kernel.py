@@ -391,7 +391,8 @@ class Kernel:
                 reports.append(CellReport(index + 1, "skipped", self.broken))
                 continue
             status, detail = await self._run_one(index)
-            if status == "killed" and self._zygote_lost():  # not the notebook's doing: run it again
+            # Not the notebook's doing (dead with its zygote, however nbclient saw it): run it again
+            if status in ("killed", "timeout") and self._zygote_lost():
                 if await self._restart("the kernel's zygote died"):
                     status, detail = await self._run_one(index)
             if status in ("ok", "error"):
