@@ -86,7 +86,13 @@ async def _floor_one(path: Path, workdir: Path, n: int, tuned: bool) -> float | 
                             resources={"metadata": {"path": str(workdir)}},
                             **(dict(extra_arguments=TUNED_ARGS, shutdown_kernel="immediate")
                                if tuned else {}))
-    await client.async_execute()
+    try:
+        await client.async_execute()
+    finally:
+        # nbclient leaves a kernel it was handed running: stop it, as `jupyter execute` does (the
+        # floor's kernels used to pile up idle, hundreds of them, under every later measurement).
+        if km.has_kernel:
+            await km.shutdown_kernel(now=tuned)
     return time.monotonic() - start
 
 
