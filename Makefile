@@ -1,5 +1,5 @@
 # `make run` and `make test` each create .venv and install the project from pyproject.toml.
-# `make test` takes about 15 minutes on a quiet 2-core machine (install included), 20-25 when other work shares it.
+# `make test` takes about 15 minutes on a quiet 2-core machine (install included), 20-28 when other work shares it.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
