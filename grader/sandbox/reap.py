@@ -141,8 +141,12 @@ def _session_of(pid: int) -> int | None:
     return int(fields[3]) if len(fields) > 3 else None
 
 
+def carries_token(pid: int, token: str) -> bool:
+    """Whether ``pid`` was started with ``token`` (a kernel's or a zygote's) in its environment."""
+    return f"GRADER_KERNEL_TOKEN={token}".encode() in _read(f"/proc/{pid}/environ").split(b"\0")
+
+
 def kill_token(token: str, session: int | None = None) -> int:
     """Kill every process in the kernel's session or carrying its token (the weakest reaper)."""
-    needle = f"GRADER_KERNEL_TOKEN={token}".encode()
-    return _kill_matching(lambda pid: needle in _read(f"/proc/{pid}/environ").split(b"\0")
+    return _kill_matching(lambda pid: carries_token(pid, token)
                           or (session is not None and _session_of(pid) == session))
