@@ -69,9 +69,9 @@ class Stopwatch:
         gap, self._looked = now - self._looked, now
         cpu = 0.0
         mine = waited(os.getpid(), self.reader)
-        if mine is not None and self._reader_at is not None:
-            cpu = max(0.0, mine - self._reader_at)
         if mine is not None:
+            if self._reader_at is not None:
+                cpu = max(0.0, mine - self._reader_at)
             self._reader_at = mine
         self._forgiven += min(gap, max(cpu, gap - self.every))
 
